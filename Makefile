@@ -1,0 +1,39 @@
+# Two commands matter: `make run` (the app on the embedded default) and `make test` (everything CI checks).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint typecheck pytest bench eval clean
+
+install: $(STAMP)
+
+# torch first and pinned: the local CPU build; letting a resolver pick it would pull CUDA wheels.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/stack8s serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# pytest exits 5 when it collects nothing; that is not a failure of the code under test.
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/tools.py
+
+clean:
+	rm -rf $(VENV) .stack8s .mypy_cache .ruff_cache

