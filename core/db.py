@@ -61,6 +61,13 @@ def start_embedded_postgres(data_dir: Path) -> str:
     return str(server.get_uri())
 
 
+def stop_embedded_postgres(data_dir: Path) -> None:
+    """Release this process's handle; the server stops if no other process holds one."""
+    server = _embedded_servers.pop(data_dir.resolve(), None)
+    if server is not None:
+        server.cleanup()
+
+
 def database_url(settings: Settings) -> str:
     """Return the Postgres URL to use, starting the embedded server when none is configured."""
     if settings.database_url:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,23 +12,34 @@ from typing import Any
 import psycopg
 import pytest
 
-from core.db import connect, connection_kwargs, start_embedded_postgres
+from core.db import connect, connection_kwargs, start_embedded_postgres, stop_embedded_postgres
 from core.embeddings import Embedder, LocalEmbedder
 from core.ingest import IngestReport, ingest
 from core.migrate import apply_migrations
+from core.settings import PROJECT_ROOT
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture(scope="session")
-def pg_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Return a migrated database: TEST_DATABASE_URL if set, else a fresh embedded Postgres."""
-    url = os.environ.get("TEST_DATABASE_URL") or start_embedded_postgres(
-        tmp_path_factory.mktemp("stack8s-home") / "pgdata"
-    )
+def pg_url() -> Iterator[str]:
+    """Yield a migrated database: TEST_DATABASE_URL if set, else a fresh embedded Postgres.
+
+    The embedded data lives under the project's .stack8s/ (not /tmp/pytest-of-root, which
+    the unprivileged postgres user cannot enter) and is removed after the session.
+    """
+    if os.environ.get("TEST_DATABASE_URL"):
+        url = os.environ["TEST_DATABASE_URL"]
+        data_dir = None
+    else:
+        data_dir = PROJECT_ROOT / ".stack8s" / "test" / uuid.uuid4().hex[:12] / "pgdata"
+        url = start_embedded_postgres(data_dir)
     with connect(url) as conn:
         apply_migrations(conn)
-    return url
+    yield url
+    if data_dir is not None:
+        stop_embedded_postgres(data_dir)
+        shutil.rmtree(data_dir.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
