@@ -253,6 +253,11 @@ def read_message(text: str, models: ModelIndex, known_regions: frozenset[str]) -
     if needs:
         values["kubernetes_needs"] = needs
     if re.search(
+        r"\b(prototype|poc|proof of concept|single (box|machine)|laptop|home ?lab|dev box)\b",
+        lowered,
+    ):
+        values["constraints"] = "single-box start"
+    if re.search(
         r"\b(apache|mit)\b.*licen|commercial(ly)?[- ](usable|friendly|use)|permissive", lowered
     ):
         values["model_needs.license_allow_list"] = ["apache-2.0", "mit"]

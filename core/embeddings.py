@@ -11,6 +11,7 @@ Every vector comes back L2-normalised, so cosine similarity is a dot product.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -229,6 +230,43 @@ def embed_with_cache(
         fresh = embedder.embed(list(missing_unique.values()))
         with conn.cursor() as cur:
             cur.executemany(
+                _CACHE_STORE,
+                [
+                    (embedder.model_name, digest, vector_literal(vec))
+                    for digest, vec in zip(missing_unique, fresh, strict=True)
+                ],
+            )
+        found.update(zip(missing_unique, fresh, strict=True))
+    return np.stack([found[d] for d in digests]).astype(np.float32)
+
+
+async def aembed_with_cache(
+    embedder: Embedder,
+    texts: Sequence[str],
+    aconn: psycopg.AsyncConnection[Any],
+    ttl_days: int,
+) -> np.ndarray:
+    """Embed ``texts`` like :func:`embed_with_cache`, over an async connection.
+
+    The embedder is synchronous (CPU-bound or blocking HTTP), so the texts missing from the
+    cache are encoded in a worker thread and the event loop stays free meanwhile.
+    """
+    if not texts:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    digests = [text_digest(t) for t in texts]
+    cursor = await aconn.execute(
+        _CACHE_LOOKUP, (embedder.model_name, list(set(digests)), ttl_days)
+    )
+    rows = await cursor.fetchall()
+    found = {bytes(r["text_sha256"]): parse_vector(r["embedding"]) for r in rows}
+    missing_unique: dict[bytes, str] = {}
+    for digest, text in zip(digests, texts, strict=True):
+        if digest not in found:
+            missing_unique.setdefault(digest, text)
+    if missing_unique:
+        fresh = await asyncio.to_thread(embedder.embed, list(missing_unique.values()))
+        async with aconn.cursor() as cur:
+            await cur.executemany(
                 _CACHE_STORE,
                 [
                     (embedder.model_name, digest, vector_literal(vec))

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     llm_fallback_provider: Literal["offline", "openai", "openai_compatible"] | None = None
     llm_timeout_s: float = 60.0
     allow_env_provider_keys: bool = False
+    # A request with no key of its own: plan offline, or refuse with a clear error.
+    llm_without_key: Literal["offline", "error"] = "offline"
 
     # Auth.
     auth_enabled: bool = False

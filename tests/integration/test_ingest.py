@@ -78,7 +78,8 @@ def test_ingest_with_real_cards_then_readme_text_is_chunked_and_searchable(db, e
     assert card["source"] == "readme" and "watercolor" in card["content"]
     assert model == {"license": "apache-2.0", "pipeline_tag": "text-to-image"}
     assert any("hydrophones" in c["content"] for c in chunks)
-    assert report.counts["models"] == _csv_rows("hf_models.csv") + 2
+    carded = len(list((FIXTURES / "cards").glob("*/*/README.md")))
+    assert report.counts["models"] == _csv_rows("hf_models.csv") + carded
 
 
 def test_ingest_without_cards_dir_then_earlier_readme_cards_are_kept(db, embedder, ingested):
@@ -96,7 +97,7 @@ def test_ingest_without_cards_dir_then_earlier_readme_cards_are_kept(db, embedde
 @pytest.fixture(autouse=True)
 def _forget_fixture_cards(db):
     yield
-    db.execute("delete from hf.models where model_id like 'acme/%%'")
+    db.execute("delete from hf.models where model_id like 'acme/%%' or model_id like 'evil/%%'")
     db.execute(
         "delete from hf.cards c where not exists "
         "(select 1 from hf.model_to_card m where m.card_hash = c.card_hash)"

@@ -1,0 +1,259 @@
+"""Architect agent: tools → DeploymentPlan.
+
+Both paths go through the same tools and the same tool node, so a plan's trajectory reads
+the same either way. Offline, the calls follow a fixed sequence (local and sizing → compute,
+models and charts → a budget-free compute search when nothing fits) and a template writes
+the plan. With a model, the model picks the calls (bounded rounds) and writes the plan as
+structured output. The validator checks either plan afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AnyMessage, SystemMessage, ToolMessage
+from langchain_core.tools import BaseTool
+from psycopg import AsyncConnection
+
+from agents.engine import EngineChoice, choose_engine, stack_queries
+from agents.plan_builder import overhead_budget
+from agents.prompts import ARCHITECT_SYNTHESIS, ARCHITECT_SYSTEM
+from agents.schemas import DeploymentPlan, WorkloadSpec
+
+PIPELINE_TAGS = {
+    "llm": "text-generation",
+    "multimodal": "image-text-to-text",
+    "image_generation": "text-to-image",
+    "speech": "automatic-speech-recognition",
+}
+HF_QUERIES = {
+    "llm": "instruction-tuned chat language model for text generation",
+    "multimodal": "vision language model answering questions about images",
+    "image_generation": "text to image generation diffusion model",
+    "speech": "speech recognition transcribing audio to text",
+    "embeddings": "sentence embeddings for semantic search and retrieval",
+    "vision": "computer vision model for image classification and object detection",
+    "tabular": "time series forecasting model",
+}
+# A vision or tabular job with no model named: a mid-range GPU is the usual floor.
+DEFAULT_MIN_GPU_GB = 16
+FINE_TUNING_DEFAULT = "lora"
+
+
+def sizing_task(spec: WorkloadSpec) -> str:
+    """Map the spec's task to the sizing task (inference, full, lora, qlora, training)."""
+    if spec.task_type == "fine_tuning":
+        return spec.model_needs.fine_tuning_method or FINE_TUNING_DEFAULT
+    if spec.task_type == "training":
+        return "training"
+    return "inference"
+
+
+def workload_assumptions(spec: WorkloadSpec) -> list[str]:
+    """Say which workload numbers were assumed because the conversation did not give them."""
+    args = workload_args(spec)
+    said = []
+    if not spec.scale.context_length:
+        said.append(f"assumed {args['context_length']:,}-token sequences")
+    if spec.task_type not in ("training", "fine_tuning") and not (
+        spec.scale.concurrent_sequences or spec.scale.concurrent_users
+    ):
+        said.append("assumed 1 concurrent sequence (no load was given)")
+    if not spec.precision:
+        said.append(f"weights in {args['dtype']} precision")
+    if spec.task_type == "fine_tuning" and not spec.model_needs.fine_tuning_method:
+        said.append(f"assumed {FINE_TUNING_DEFAULT.upper()} fine-tuning")
+    return said
+
+
+def workload_args(spec: WorkloadSpec) -> dict[str, Any]:
+    """Return the workload fields shared by the sizing and compute tools."""
+    training = spec.task_type in ("training", "fine_tuning")
+    return {
+        "task": sizing_task(spec),
+        "dtype": spec.precision or ("bf16" if training else "native"),
+        "context_length": spec.scale.context_length or (2048 if training else 4096),
+        "concurrency": 1
+        if training
+        else (spec.scale.concurrent_sequences or spec.scale.concurrent_users or 1),
+    }
+
+
+async def representative_model(
+    conn: AsyncConnection[Any], size_billion: float, *, fine_tuning: bool
+) -> str | None:
+    """Return the catalog LLM closest in size, preferring base weights for fine-tuning."""
+    row = await (
+        await conn.execute(
+            """
+            select a.model_id from hf.architectures a
+            join hf.models m using (model_id)
+            where m.pipeline_tag = 'text-generation'
+              and a.params_billion_total is not null and not a.is_moe
+            order by abs(a.params_billion_total - %s),
+                     (a.model_id ilike '%%instruct%%' or a.model_id ilike '%%chat%%') = %s,
+                     a.model_id
+            limit 1
+            """,
+            (size_billion, fine_tuning),
+        )
+    ).fetchone()
+    return row["model_id"] if row else None
+
+
+def _call(call_id: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    return {"id": call_id, "name": name, "args": args, "type": "tool_call"}
+
+
+def _done_ids(work: Sequence[AnyMessage]) -> set[str]:
+    return {m.tool_call_id for m in work if isinstance(m, ToolMessage)}
+
+
+def results_by_call(work: Sequence[AnyMessage]) -> dict[str, ToolMessage]:
+    """Index this turn's tool results by tool call id."""
+    return {m.tool_call_id: m for m in work if isinstance(m, ToolMessage)}
+
+
+def compute_args(
+    spec: WorkloadSpec, model_id: str | None, *, with_budget: bool, sizing: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Build the compute search for the spec (and the model when one was sized)."""
+    args: dict[str, Any] = {"gpu_needed": spec.gpu_needed is not False, "top_k": 5}
+    if spec.providers:
+        args["providers"] = spec.providers
+    if spec.regions:
+        args["regions"] = spec.regions
+    if spec.min_vram_gb:
+        args["min_vram_per_gpu_gb"] = spec.min_vram_gb
+    if with_budget and spec.budget_monthly_usd:
+        args["max_price_monthly"] = max(spec.budget_monthly_usd - overhead_budget(sizing), 0.0)
+    if model_id:
+        args.update(model_id=model_id, **workload_args(spec))
+    elif spec.gpu_needed is not False and not spec.min_vram_gb:
+        args["min_vram_per_gpu_gb"] = DEFAULT_MIN_GPU_GB
+    return args
+
+
+def hf_args(spec: WorkloadSpec) -> dict[str, Any]:
+    """Build the model search: the domain's task in words, and its pipeline tag."""
+    domain = spec.domain or "llm"
+    words = [HF_QUERIES.get(domain, "open model")]
+    if spec.model_needs.named_models:
+        words.insert(0, spec.model_needs.named_models[0].split("/")[-1])
+    args: dict[str, Any] = {"query": " ".join(words), "top_k": 5}
+    if domain in PIPELINE_TAGS:
+        args["pipeline_tag"] = PIPELINE_TAGS[domain]
+    if spec.model_needs.license_allow_list:
+        args["license_filter"] = spec.model_needs.license_allow_list
+    return args
+
+
+def offline_next_calls(
+    spec: WorkloadSpec, engine: EngineChoice, model_id: str | None, work: Sequence[AnyMessage]
+) -> list[dict[str, Any]]:
+    """Return the next batch of the fixed tool sequence, or [] when it is complete."""
+    done = _done_ids(work)
+    if "local" not in done:
+        calls = [_call("local", "local_cluster", {})]
+        if model_id:
+            calls.append(
+                _call("sizing", "vram_sizing", {"model_id": model_id, **workload_args(spec)})
+            )
+        return calls
+    results = results_by_call(work)
+    sizing = results["sizing"].artifact if "sizing" in results else None
+    if "compute" not in done:
+        calls = [
+            _call(
+                "compute",
+                "compute_search",
+                compute_args(spec, model_id, with_budget=True, sizing=sizing),
+            ),
+            _call("hf", "hf_model_search", hf_args(spec)),
+        ]
+        for i, (query, _purpose) in enumerate(stack_queries(spec, engine)):
+            calls.append(_call(f"chart-{i}", "k8s_chart_search", {"query": query, "top_k": 1}))
+        return calls
+    compute = results["compute"].artifact or {}
+    if "compute-any-budget" not in done and spec.budget_monthly_usd and not compute.get("results"):
+        return [
+            _call(
+                "compute-any-budget",
+                "compute_search",
+                compute_args(spec, model_id, with_budget=False, sizing=sizing),
+            )
+        ]
+    return []
+
+
+def collect_results(
+    spec: WorkloadSpec, engine: EngineChoice, work: Sequence[AnyMessage]
+) -> dict[str, Any]:
+    """Gather the tool artifacts of this turn into what the plan builder reads."""
+    by_id = results_by_call(work)
+    by_name: dict[str, Any] = {}
+    for message in work:
+        if isinstance(message, ToolMessage) and message.status != "error":
+            by_name[message.name or ""] = message.artifact
+    queries = stack_queries(spec, engine)
+    charts = []
+    for i, (_query, purpose) in enumerate(queries):
+        hit = by_id.get(f"chart-{i}")
+        found = (hit.artifact or {}).get("results") if hit is not None else None
+        if found:
+            charts.append({**found[0], "purpose": purpose})
+
+    def artifact(call_id: str, name: str | None = None) -> Any:
+        # The offline sequence names its calls; a model's calls are found by tool name.
+        message = by_id.get(call_id)
+        if message is not None:
+            return message.artifact if message.status != "error" else None
+        return by_name.get(name) if name else None
+
+    return {
+        "assumptions": workload_assumptions(spec),
+        "local": artifact("local", "local_cluster"),
+        "sizing": artifact("sizing", "vram_sizing"),
+        "compute": artifact("compute", "compute_search"),
+        "compute_without_budget": artifact("compute-any-budget"),
+        "hf": artifact("hf", "hf_model_search"),
+        "charts": charts,
+    }
+
+
+async def model_step(
+    chat_model: BaseChatModel,
+    tools: Sequence[BaseTool],
+    spec: WorkloadSpec,
+    work: Sequence[AnyMessage],
+) -> AIMessage:
+    """Let the model choose the next tool calls (or stop)."""
+    bound = chat_model.bind_tools(list(tools))
+    system = SystemMessage(ARCHITECT_SYSTEM.format(spec_json=spec.model_dump_json(indent=1)))
+    reply = await bound.ainvoke([system, *work])
+    if not isinstance(reply, AIMessage):
+        raise TypeError("the model did not answer with a message")
+    return reply
+
+
+async def model_plan(
+    chat_model: BaseChatModel, spec: WorkloadSpec, work: Sequence[AnyMessage]
+) -> DeploymentPlan:
+    """Ask the model to write the plan from the tool results, as structured output."""
+    structured = chat_model.with_structured_output(DeploymentPlan)
+    system = SystemMessage(ARCHITECT_SYSTEM.format(spec_json=spec.model_dump_json(indent=1)))
+    answer = await structured.ainvoke([system, *work, SystemMessage(ARCHITECT_SYNTHESIS)])
+    return DeploymentPlan.model_validate(answer)
+
+
+def engine_for(spec: WorkloadSpec) -> EngineChoice:
+    """Return the serving engine choice (re-exported for the graph)."""
+    return choose_engine(spec)
+
+
+def describe_calls(calls: Sequence[dict[str, Any]]) -> str:
+    """Summarise tool calls for a status line."""
+    return ", ".join(f"{c['name']}({json.dumps(c['args'], sort_keys=True)[:80]})" for c in calls)

@@ -1,0 +1,92 @@
+"""Which serving engine fits a workload, which charts make its stack, and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agents.schemas import ServingEngine, WorkloadSpec
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """The engine, the reason, and the chart searches that build its Kubernetes stack."""
+
+    engine: ServingEngine
+    why: str
+    chart_queries: tuple[tuple[str, str], ...]
+    """(search query, purpose) pairs, most important first."""
+
+
+def choose_engine(spec: WorkloadSpec) -> EngineChoice:
+    """Pick the engine by task, domain and scale."""
+    if spec.task_type in ("training", "fine_tuning"):
+        return EngineChoice(
+            "training stack",
+            "training and fine-tuning run as PyTorch jobs (Hugging Face TRL/PEFT for LoRA and "
+            "QLoRA, DeepSpeed or FSDP across GPUs) scheduled on a Ray cluster",
+            (("kuberay-operator", "runs distributed PyTorch jobs on Ray"),),
+        )
+    if spec.domain == "embeddings" or spec.task_type == "embedding":
+        return EngineChoice(
+            "TEI",
+            "Hugging Face text-embeddings-inference batches embedding requests efficiently on "
+            "CPU or GPU and serves an /embed HTTP API",
+            (("kserve", "serves the TEI container behind an autoscaled endpoint"),),
+        )
+    if spec.domain in ("image_generation", "vision", "speech"):
+        return EngineChoice(
+            "Triton",
+            "NVIDIA Triton serves diffusion, vision and speech pipelines (Python/ONNX/TensorRT "
+            "backends) with dynamic batching and per-model GPU placement",
+            (("kserve", "runs the Triton inference service on Kubernetes"),),
+        )
+    if spec.gpu_needed is False:
+        return EngineChoice(
+            "Ollama",
+            "no GPU was asked for: Ollama runs quantized models on CPU with an OpenAI-compatible "
+            "API",
+            (("ollama", "runs Ollama on the cluster"),),
+        )
+    if spec.constraints and "single-box" in spec.constraints:
+        return EngineChoice(
+            "Ollama",
+            "a few concurrent users on one box: Ollama is the quickest start and exposes an "
+            "OpenAI-compatible API; move to vLLM as load grows",
+            (("ollama", "runs Ollama on the cluster"),),
+        )
+    return EngineChoice(
+        "vLLM",
+        "production LLM serving: vLLM's paged KV cache and continuous batching give high "
+        "throughput at many concurrent sequences, with tensor parallelism across GPUs and an "
+        "OpenAI-compatible API",
+        (("vllm-stack", "serves the model with vLLM (router + engines)"),),
+    )
+
+
+PLATFORM_CHARTS = {
+    "mlflow": ("mlflow", "tracks experiments, parameters and model versions"),
+    "monitoring": ("kube-prometheus-stack", "collects GPU and service metrics, with Grafana"),
+    "vector_db": ("milvus", "stores embeddings for retrieval"),
+    "ray": ("kuberay-operator", "runs Ray clusters for distributed jobs"),
+    "airflow": ("airflow", "schedules batch pipelines"),
+    "jupyterhub": ("jupyterhub", "notebooks for the team"),
+    "redis": ("redis", "caches responses and queues"),
+    "postgresql": ("postgresql", "application database"),
+}
+
+
+def stack_queries(spec: WorkloadSpec, engine: EngineChoice) -> list[tuple[str, str]]:
+    """Return the chart searches for the whole stack: GPU operator, engine, platform needs."""
+    queries: list[tuple[str, str]] = []
+    if spec.gpu_needed is not False:
+        queries.append(("gpu-operator", "installs NVIDIA drivers and the device plugin"))
+    queries.extend(engine.chart_queries)
+    needs = list(spec.kubernetes_needs)
+    if spec.task_type == "rag" and "vector_db" not in needs:
+        needs.append("vector_db")
+    if engine.engine in ("vLLM", "Triton", "TEI") and "monitoring" not in needs:
+        needs.append("monitoring")
+    for need in needs:
+        if need in PLATFORM_CHARTS and PLATFORM_CHARTS[need] not in queries:
+            queries.append(PLATFORM_CHARTS[need])
+    return list(dict.fromkeys(queries))

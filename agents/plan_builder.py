@@ -1,0 +1,228 @@
+"""Template synthesis: a DeploymentPlan from the spec and the tools' results, no LLM.
+
+Every instance, model and chart in the plan is copied from a tool result, and every number
+is computed from those results; the validator re-checks them anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.artifacts import build_artifacts
+from agents.engine import EngineChoice
+from agents.schemas import (
+    ChartRecommendation,
+    CostEstimate,
+    DeploymentPlan,
+    GpuRecommendation,
+    ModelRecommendation,
+    SizingSummary,
+    WorkloadSpec,
+)
+
+HOURS_PER_MONTH = 730
+# Block storage for weights, checkpoints and caches: gp3/pd-balanced list prices are close to this.
+STORAGE_USD_PER_GB_MONTH = 0.08
+MIN_STORAGE_GB = 100
+# Egress for API traffic: a stated guess, since the chat rarely says.
+NETWORK_EGRESS_GB = 500
+NETWORK_USD_PER_GB = 0.09
+
+
+def storage_gb(sizing: dict[str, Any] | None) -> float:
+    """Return disk to provision: three copies of the weights (download, cache, spare), ≥ 100."""
+    weights = float(sizing["weights_gb"]) if sizing else 0.0
+    return max(MIN_STORAGE_GB, round(3 * weights))
+
+
+def cost_estimate(
+    compute_monthly: float, sizing: dict[str, Any] | None, budget: float | None
+) -> CostEstimate:
+    """Break the monthly cost into compute, storage and network, and check the budget."""
+    disk = storage_gb(sizing)
+    storage = round(disk * STORAGE_USD_PER_GB_MONTH, 2)
+    network = round(NETWORK_EGRESS_GB * NETWORK_USD_PER_GB, 2)
+    total = round(compute_monthly + storage + network, 2)
+    return CostEstimate(
+        compute_monthly_usd=round(compute_monthly, 2),
+        storage_monthly_usd=storage,
+        network_monthly_usd=network,
+        total_monthly_usd=total,
+        within_budget=None if budget is None else total <= budget,
+        assumptions=[
+            f"compute: the first instance running 24/7 (hourly × {HOURS_PER_MONTH})",
+            f"storage: {disk:g} GB of block storage at ${STORAGE_USD_PER_GB_MONTH}/GB-month",
+            f"network: {NETWORK_EGRESS_GB} GB egress at ${NETWORK_USD_PER_GB}/GB",
+        ],
+    )
+
+
+def overhead_budget(sizing: dict[str, Any] | None) -> float:
+    """Return the storage and network part of the cost, to leave out of a compute budget."""
+    return cost_estimate(0.0, sizing, None).total_monthly_usd
+
+
+def _gpu_row(row: dict[str, Any], rank: int, spot: bool) -> GpuRecommendation:
+    hourly = row["spot_price_hourly_usd"] if spot else row["price_hourly_usd"]
+    why = [f"#{rank} by price among instances that fit"]
+    if row.get("tensor_parallel"):
+        why.append(f"runs the model at tensor parallel {row['tensor_parallel']}")
+    why.append(f"price from {row['source']}")
+    return GpuRecommendation(
+        provider=row["provider"],
+        instance_type=row["instance_type"],
+        region=row["region"],
+        gpu_model=row["gpu_model"] or "none",
+        gpu_count=row["gpu_count"],
+        vram_total_gb=row["gpu_memory_gb_total"],
+        price_hourly_usd=hourly,
+        price_monthly_usd=round(hourly * HOURS_PER_MONTH, 2),
+        est_tokens_per_s=row.get("est_tokens_per_s"),
+        usd_per_1m_tokens=row.get("usd_per_1m_tokens"),
+        why="; ".join(why),
+    )
+
+
+def _sizing_summary(
+    sizing: dict[str, Any], fit: dict[str, Any] | None, first_row: dict[str, Any] | None
+) -> SizingSummary:
+    extra = sizing["activations_gb"] + sizing["overhead_gb"]
+    extra += sizing["gradients_gb"] + sizing["optimizer_gb"]
+    tp, per_gpu = sizing["tensor_parallel"], sizing["per_gpu_gb"]
+    # Show the split the first recommended instance actually runs.
+    chosen_tp = (first_row or {}).get("tensor_parallel")
+    if fit and chosen_tp and str(chosen_tp) in fit.get("per_gpu_gb_by_tp", {}):
+        tp, per_gpu = chosen_tp, fit["per_gpu_gb_by_tp"][str(chosen_tp)]
+    return SizingSummary(
+        model_id=sizing.get("model_id"),
+        precision=sizing["dtype"],
+        weights_gb=sizing["weights_gb"],
+        kv_cache_gb=sizing["kv_cache_gb"],
+        overhead_gb=round(extra, 3),
+        total_vram_gb=sizing["total_vram_gb"],
+        tensor_parallel=tp,
+        per_gpu_gb=round(per_gpu, 3),
+        assumptions=list(sizing.get("assumptions", []))[:8],
+    )
+
+
+def _understanding(spec: WorkloadSpec) -> str:
+    parts = [f"{(spec.task_type or 'workload').replace('_', '-')} of a {spec.domain or 'ML'} model"]
+    if spec.model_needs.named_models:
+        parts.append("(" + ", ".join(spec.model_needs.named_models) + ")")
+    elif spec.model_needs.size_billion_params:
+        parts.append(f"of about {spec.model_needs.size_billion_params:g}B parameters")
+    users = spec.scale.concurrent_users or spec.scale.concurrent_sequences
+    if users:
+        parts.append(f"for {users} concurrent users")
+    if spec.budget_monthly_usd:
+        parts.append(f"under ${spec.budget_monthly_usd:,.0f}/month")
+    if spec.providers:
+        parts.append("on " + " or ".join(p.upper() for p in spec.providers))
+    return "You want " + " ".join(parts) + "."
+
+
+def _steps(engine: EngineChoice, charts: list[ChartRecommendation], gpus: bool) -> list[str]:
+    steps = [
+        "Create a Kubernetes cluster (EKS, GKE, AKS or self-managed) with the node pool "
+        "of the first recommended instance type."
+    ]
+    for chart in charts:
+        steps.append(
+            f"helm install {chart.chart} ({chart.repo or 'its repository'}"
+            f"{', version ' + chart.version if chart.version else ''}): {chart.purpose}."
+        )
+    if gpus:
+        steps.append(
+            "Check the GPUs are schedulable: kubectl describe nodes | grep nvidia.com/gpu."
+        )
+    if engine.engine == "training stack":
+        steps.append(
+            "Build an image with your training script (train.py) and data access; "
+            "apply workload.yaml to run the Job."
+        )
+        steps.append(
+            "Follow loss and metrics as the Job runs; keep checkpoints on the volume "
+            "and register the final model."
+        )
+    else:
+        steps.append(f"Apply workload.yaml to run {engine.engine}; wait for the pods to be Ready.")
+        steps.append("Smoke-test the endpoint, then load-test at the target concurrency.")
+    return steps
+
+
+def build_plan(
+    spec: WorkloadSpec,
+    engine: EngineChoice,
+    results: dict[str, Any],
+    sources: dict[str, str],
+) -> DeploymentPlan:
+    """Assemble the plan from the architect's tool results."""
+    sizing = results.get("sizing")
+    compute = results.get("compute") or {"results": [], "rejected": {}}
+    fallback = results.get("compute_without_budget")
+    spot = bool(results.get("spot"))
+    rows = compute["results"] or (fallback["results"] if fallback else [])
+    gpus = [_gpu_row(row, i + 1, spot) for i, row in enumerate(rows[:3])]
+    warnings: list[str] = []
+    if not compute["results"] and fallback and fallback["results"]:
+        cheapest = gpus[0]
+        warnings.append(
+            f"nothing fits the ${spec.budget_monthly_usd:,.0f}/month budget; the cheapest "
+            f"instance that fits is {cheapest.provider} {cheapest.instance_type} at "
+            f"${cheapest.price_monthly_usd:,.2f}/month"
+        )
+    elif not rows and spec.gpu_needed is not False:
+        warnings.append("no instance in the catalog fits this workload")
+    models = [
+        ModelRecommendation(
+            model_id=hit["model_id"],
+            license=hit["license"],
+            params_b=hit["params_billion"],
+            pipeline_tag=hit["pipeline_tag"],
+            score=round(hit["score"], 4),
+            why=hit["why"],
+        )
+        for hit in (results.get("hf") or {}).get("results", [])[:5]
+    ]
+    charts = [
+        ChartRecommendation(
+            chart=c["name"], version=c["version"], repo=c["repo"], purpose=c["purpose"]
+        )
+        for c in results.get("charts", [])
+    ]
+    model_id = sizing.get("model_id") if sizing else (models[0].model_id if models else None)
+    # The workload asks for as many GPUs as its tensor-parallel degree on the first instance.
+    gpu_count = 0
+    if rows:
+        gpu_count = int(rows[0].get("tensor_parallel") or max(1, int(rows[0]["gpu_count"])))
+    tradeoffs = [f"{engine.engine}: {engine.why}"]
+    if len(gpus) > 1:
+        delta = gpus[1].price_monthly_usd - gpus[0].price_monthly_usd
+        tradeoffs.append(
+            f"{gpus[1].instance_type} costs ${delta:,.0f}/month more than "
+            f"{gpus[0].instance_type} for {gpus[1].vram_total_gb:g} GB of GPU memory"
+        )
+    if spot:
+        tradeoffs.append("spot prices can be reclaimed at short notice; keep a fallback pool")
+    return DeploymentPlan(
+        understanding=_understanding(spec),
+        assumptions=list(dict.fromkeys([*spec.assumptions, *results.get("assumptions", [])])),
+        sizing=_sizing_summary(sizing, (fallback or compute).get("fit"), rows[0] if rows else None)
+        if sizing
+        else None,
+        gpu_recommendations=gpus,
+        rejected_summary={k: v["count"] for k, v in compute.get("rejected", {}).items()},
+        model_recommendations=models,
+        serving_engine=engine.engine,
+        serving_engine_why=engine.why,
+        kubernetes_stack=charts,
+        deployment_steps=_steps(engine, charts, bool(gpus)),
+        artifacts=build_artifacts(engine.engine, model_id, gpu_count),
+        cost_estimate=cost_estimate(
+            gpus[0].price_monthly_usd if gpus else 0.0, sizing, spec.budget_monthly_usd
+        ),
+        tradeoffs=tradeoffs,
+        warnings=warnings,
+        sources=sources,
+    )

@@ -1,0 +1,105 @@
+"""Markdown for the user: clarifying questions, or the plan as tables and steps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agents.schemas import DeploymentPlan
+
+
+def render_questions(questions: Sequence[str], assumptions: Sequence[str] = ()) -> str:
+    """Render 1-3 clarifying questions."""
+    lines = ["A few questions before I plan this:", ""]
+    lines += [f"{i}. {q}" for i, q in enumerate(questions, 1)]
+    if assumptions:
+        lines += ["", "So far I understood: " + "; ".join(assumptions) + "."]
+    return "\n".join(lines)
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"${value:,.2f}"
+
+
+def render_plan(plan: DeploymentPlan) -> str:
+    """Render the plan as Markdown."""
+    out = ["## Deployment plan", "", plan.understanding, ""]
+    if plan.warnings:
+        out += ["> **Note:** " + w for w in plan.warnings] + [""]
+    if plan.sizing:
+        s = plan.sizing
+        out += [
+            "### Sizing",
+            "",
+            f"{s.model_id or 'the model'} in {s.precision}: weights {s.weights_gb:,.1f} GB + "
+            f"KV cache {s.kv_cache_gb:,.1f} GB + overhead {s.overhead_gb:,.1f} GB = "
+            f"**{s.total_vram_gb:,.1f} GB**; tensor parallel {s.tensor_parallel} "
+            f"({s.per_gpu_gb:,.1f} GB per GPU).",
+            "",
+        ]
+    if plan.gpu_recommendations:
+        out += [
+            "### GPU instances (cheapest that fit first)",
+            "",
+            "| # | provider | instance | region | GPUs | VRAM | $/hour | $/month | tok/s |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for i, g in enumerate(plan.gpu_recommendations, 1):
+            tps = f"{g.est_tokens_per_s:,.0f}" if g.est_tokens_per_s else "-"
+            out.append(
+                f"| {i} | {g.provider} | {g.instance_type} | {g.region} | "
+                f"{g.gpu_count:g}× {g.gpu_model} | {g.vram_total_gb:g} GB | "
+                f"{_money(g.price_hourly_usd)} | {_money(g.price_monthly_usd)} | {tps} |"
+            )
+        out.append("")
+    if plan.rejected_summary:
+        reasons = ", ".join(f"{n:,} {r}" for r, n in plan.rejected_summary.items())
+        out += [f"Rejected candidates: {reasons}.", ""]
+    if plan.model_recommendations:
+        out += [
+            "### Models",
+            "",
+            "| model | licence | params (B) | task | score |",
+            "|---|---|---|---|---|",
+        ]
+        for m in plan.model_recommendations:
+            params = f"{m.params_b:g}" if m.params_b is not None else "-"
+            out.append(
+                f"| {m.model_id} | {m.license or '-'} | {params} | "
+                f"{m.pipeline_tag or '-'} | {m.score:.2f} |"
+            )
+        out.append("")
+    if plan.serving_engine:
+        out += [f"### Serving engine: {plan.serving_engine}", "", plan.serving_engine_why or "", ""]
+    if plan.kubernetes_stack:
+        out += ["### Kubernetes stack", "", "| chart | version | purpose |", "|---|---|---|"]
+        out += [f"| {c.chart} | {c.version or '-'} | {c.purpose} |" for c in plan.kubernetes_stack]
+        out.append("")
+    if plan.deployment_steps:
+        out += ["### Steps", ""] + [f"{i}. {s}" for i, s in enumerate(plan.deployment_steps, 1)]
+        out.append("")
+    if plan.cost_estimate:
+        c = plan.cost_estimate
+        out += [
+            "### Monthly cost",
+            "",
+            "| compute | storage | network | total |",
+            "|---|---|---|---|",
+            f"| {_money(c.compute_monthly_usd)} | {_money(c.storage_monthly_usd)} | "
+            f"{_money(c.network_monthly_usd)} | **{_money(c.total_monthly_usd)}** |",
+            "",
+        ]
+    if plan.tradeoffs:
+        out += ["### Tradeoffs", ""] + [f"- {t}" for t in plan.tradeoffs] + [""]
+    if plan.assumptions:
+        out += ["### Assumptions", ""] + [f"- {a}" for a in plan.assumptions] + [""]
+    for artifact in plan.artifacts:
+        out += [
+            f"<details><summary>{artifact.filename}</summary>",
+            "",
+            "```yaml",
+            artifact.content.rstrip(),
+            "```",
+            "</details>",
+            "",
+        ]
+    return "\n".join(out).rstrip() + "\n"

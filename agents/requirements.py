@@ -1,0 +1,100 @@
+"""Requirements agent: the conversation → a WorkloadSpec, and plan-or-ask.
+
+With a chat model the reading is structured output (retried when malformed); offline it is
+the deterministic extractor. Either way the same decision rule (agents.requirements_rules)
+decides, and named models are grounded in the catalog.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AnyMessage, HumanMessage, SystemMessage
+from pydantic import BaseModel, Field, ValidationError
+
+from agents.offline_extractor import merge_readings, read_message, to_spec
+from agents.prompts import REQUIREMENTS_SYSTEM
+from agents.requirements_rules import MAX_CLARIFICATION_ROUNDS, Decision, decide
+from agents.schemas import WorkloadSpec
+from agents.vocabulary import Vocabulary
+
+logger = logging.getLogger(__name__)
+
+STRUCTURED_OUTPUT_ATTEMPTS = 3
+
+
+class RequirementsAnswer(BaseModel):
+    """What the model must return: its reading, its decision and its questions."""
+
+    spec: WorkloadSpec
+    decision: Literal["plan", "clarify"]
+    questions: list[str] = Field(default_factory=list, max_length=3)
+
+
+def user_texts(messages: Sequence[AnyMessage]) -> list[str]:
+    """Return the text of every user message, oldest first."""
+    return [m.text for m in messages if isinstance(m, HumanMessage)]
+
+
+def read_offline(messages: Sequence[AnyMessage], vocabulary: Vocabulary) -> WorkloadSpec:
+    """Read the spec deterministically; later statements override earlier ones."""
+    readings = (
+        read_message(t, vocabulary.models, vocabulary.regions) for t in user_texts(messages)
+    )
+    return to_spec(merge_readings(readings))
+
+
+def ground_models(spec: WorkloadSpec, vocabulary: Vocabulary) -> WorkloadSpec:
+    """Replace model names by catalog ids; drop names no catalog model matches, saying so."""
+    grounded: list[str] = []
+    for name in spec.model_needs.named_models:
+        found = vocabulary.models.find(name) or vocabulary.models.find(name.split("/")[-1])
+        if found:
+            grounded.append(found[0])
+        else:
+            spec.assumptions.append(f"{name} is not in the model catalog; not used")
+    spec.model_needs.named_models = list(dict.fromkeys(grounded))
+    return spec
+
+
+async def read_with_model(
+    chat_model: BaseChatModel, messages: Sequence[AnyMessage], rounds: int
+) -> RequirementsAnswer:
+    """Ask the model for a structured reading, retrying malformed output."""
+    structured = chat_model.with_structured_output(RequirementsAnswer)
+    prompt = [
+        SystemMessage(
+            REQUIREMENTS_SYSTEM.format(rounds=rounds, max_rounds=MAX_CLARIFICATION_ROUNDS)
+        ),
+        *messages,
+    ]
+    last_error: Exception | None = None
+    for attempt in range(1, STRUCTURED_OUTPUT_ATTEMPTS + 1):
+        try:
+            answer = await structured.ainvoke(prompt)
+            return RequirementsAnswer.model_validate(answer)
+        except (ValidationError, ValueError) as exc:
+            logger.warning("requirements output malformed (attempt %d): %s", attempt, type(exc))
+            last_error = exc
+    raise ValueError("the model did not return a valid WorkloadSpec") from last_error
+
+
+async def run_requirements(
+    messages: Sequence[AnyMessage],
+    *,
+    rounds: int,
+    vocabulary: Vocabulary,
+    chat_model: BaseChatModel | None,
+) -> Decision:
+    """Read the conversation and decide whether to plan or ask."""
+    if chat_model is None:
+        spec = read_offline(messages, vocabulary)
+        return decide(spec, rounds)
+    answer = await read_with_model(chat_model, messages, rounds)
+    decision = decide(ground_models(answer.spec, vocabulary), rounds)
+    if decision.action == "clarify" and answer.questions:
+        return Decision("clarify", decision.spec, tuple(answer.questions[:3]))
+    return decision

@@ -1,0 +1,173 @@
+"""Plan validator: recompute every number of a plan from the catalogs; repair or flag.
+
+Whatever wrote the plan (template or model), nothing reaches the user unchecked: instances
+and prices must exist in the catalog, monthly = hourly × 730, the GPUs must hold the sizing,
+the cheapest fitting instance comes first, the total is checked against the budget, models
+and charts must exist, and artifacts must parse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from psycopg import AsyncConnection
+
+from agents.plan_builder import HOURS_PER_MONTH, cost_estimate
+from agents.schemas import DeploymentPlan, GpuRecommendation, ModelRecommendation, WorkloadSpec
+
+# A plan's GPUs must hold the sizing within this share of their memory (vLLM's default).
+GPU_MEMORY_UTILIZATION = 0.9
+PRICE_TOLERANCE = 0.005
+
+
+async def _instance(conn: AsyncConnection[Any], rec: GpuRecommendation) -> dict[str, Any] | None:
+    cursor = await conn.execute(
+        "select price_hourly_usd, spot_price_hourly_usd, gpu_memory_gb_total, gpu_count, "
+        "gpu_model from cloud.instances "
+        "where provider = %s and instance_type = %s and region = %s",
+        (rec.provider, rec.instance_type, rec.region),
+    )
+    return await cursor.fetchone()
+
+
+async def _existing(conn: AsyncConnection[Any], query: str, values: list[str]) -> set[str]:
+    if not values:
+        return set()
+    rows = await (await conn.execute(query, (values,))).fetchall()
+    return {row["name"] for row in rows}
+
+
+def _fits(rec: GpuRecommendation, plan: DeploymentPlan) -> bool:
+    if plan.sizing is None:
+        return True
+    return rec.vram_total_gb * GPU_MEMORY_UTILIZATION + 1e-6 >= plan.sizing.total_vram_gb
+
+
+async def _check_gpus(
+    conn: AsyncConnection[Any], plan: DeploymentPlan, warnings: list[str]
+) -> list[GpuRecommendation]:
+    kept: list[GpuRecommendation] = []
+    for rec in plan.gpu_recommendations:
+        row = await _instance(conn, rec)
+        if row is None:
+            warnings.append(
+                f"removed {rec.provider} {rec.instance_type} {rec.region}: "
+                "not in the instance catalog"
+            )
+            continue
+        prices = [p for p in (row["price_hourly_usd"], row["spot_price_hourly_usd"]) if p]
+        if not any(abs(rec.price_hourly_usd - p) <= PRICE_TOLERANCE for p in prices):
+            if row["price_hourly_usd"] is None:
+                warnings.append(f"removed {rec.instance_type}: no catalog price")
+                continue
+            warnings.append(
+                f"corrected {rec.instance_type} price from "
+                f"${rec.price_hourly_usd}/h to the catalog's "
+                f"${row['price_hourly_usd']}/h"
+            )
+            rec.price_hourly_usd = row["price_hourly_usd"]
+        monthly = round(rec.price_hourly_usd * HOURS_PER_MONTH, 2)
+        if abs(rec.price_monthly_usd - monthly) > 0.01:
+            warnings.append(f"corrected {rec.instance_type} monthly price to hourly × 730")
+            rec.price_monthly_usd = monthly
+        rec.vram_total_gb = row["gpu_memory_gb_total"]
+        rec.gpu_count = row["gpu_count"]
+        rec.gpu_model = row["gpu_model"] or "none"
+        if not _fits(rec, plan):
+            warnings.append(
+                f"removed {rec.instance_type}: {rec.vram_total_gb:g} GB of GPU memory "
+                "does not hold the sizing"
+            )
+            continue
+        kept.append(rec)
+    ordered = sorted(kept, key=lambda r: (r.price_monthly_usd, -r.vram_total_gb))
+    if [r.instance_type for r in ordered] != [r.instance_type for r in kept]:
+        warnings.append("reordered the GPU recommendations cheapest first")
+    return ordered
+
+
+async def _named_models_first(
+    conn: AsyncConnection[Any], plan: DeploymentPlan, spec: WorkloadSpec
+) -> list[ModelRecommendation]:
+    """Put the models the user named first: a plan answers the question that was asked."""
+    named = spec.model_needs.named_models
+    if not named:
+        return plan.model_recommendations
+    rows = await (
+        await conn.execute(
+            "select model_id, license, params_billion, pipeline_tag from hf.models "
+            "where model_id = any(%s)",
+            (named,),
+        )
+    ).fetchall()
+    facts = {row["model_id"]: row for row in rows}
+    top_score = max((m.score for m in plan.model_recommendations), default=1.0)
+    first = [
+        ModelRecommendation(
+            model_id=model_id,
+            license=facts[model_id]["license"],
+            params_b=facts[model_id]["params_billion"],
+            pipeline_tag=facts[model_id]["pipeline_tag"],
+            score=round(top_score, 4),
+            why="the model you asked for",
+        )
+        for model_id in named
+        if model_id in facts
+    ]
+    rest = [m for m in plan.model_recommendations if m.model_id not in facts]
+    return (first + rest)[:5]
+
+
+async def validate_plan(
+    conn: AsyncConnection[Any], plan: DeploymentPlan, spec: WorkloadSpec
+) -> DeploymentPlan:
+    """Return the plan with every number re-derived and every unknown name removed."""
+    plan = plan.model_copy(deep=True)
+    warnings = list(plan.warnings)
+    plan.gpu_recommendations = await _check_gpus(conn, plan, warnings)
+    known_models = await _existing(
+        conn,
+        "select model_id as name from hf.models where model_id = any(%s)",
+        [m.model_id for m in plan.model_recommendations],
+    )
+    for model in plan.model_recommendations:
+        if model.model_id not in known_models:
+            warnings.append(f"removed model {model.model_id}: not in the model catalog")
+    plan.model_recommendations = [
+        m for m in plan.model_recommendations if m.model_id in known_models
+    ]
+    plan.model_recommendations = await _named_models_first(conn, plan, spec)
+    known_charts = await _existing(
+        conn,
+        "select name from k8s.charts where name = any(%s)",
+        [c.chart for c in plan.kubernetes_stack],
+    )
+    for chart in plan.kubernetes_stack:
+        if chart.chart not in known_charts:
+            warnings.append(f"removed chart {chart.chart}: not in the chart catalog")
+    plan.kubernetes_stack = [c for c in plan.kubernetes_stack if c.chart in known_charts]
+    parsed = []
+    for artifact in plan.artifacts:
+        try:
+            list(yaml.safe_load_all(artifact.content))
+            parsed.append(artifact)
+        except yaml.YAMLError:
+            warnings.append(f"removed artifact {artifact.filename}: not valid YAML")
+    plan.artifacts = parsed
+    compute = plan.gpu_recommendations[0].price_monthly_usd if plan.gpu_recommendations else 0.0
+    sizing = plan.sizing.model_dump() if plan.sizing else None
+    plan.cost_estimate = cost_estimate(compute, sizing, spec.budget_monthly_usd)
+    if plan.cost_estimate.within_budget is False and not any("budget" in w for w in warnings):
+        warnings.append(
+            f"the total ${plan.cost_estimate.total_monthly_usd:,.2f}/month is over "
+            f"the ${spec.budget_monthly_usd:,.0f} budget"
+        )
+    versions = await (
+        await conn.execute(
+            "select catalog, file_sha256 from public.catalog_versions order by catalog"
+        )
+    ).fetchall()
+    plan.sources = {row["catalog"]: row["file_sha256"][:12] for row in versions}
+    plan.warnings = list(dict.fromkeys(warnings))
+    return plan

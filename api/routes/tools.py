@@ -1,0 +1,100 @@
+"""Debug endpoints for the search tools: JSON in, the tool's structured result out.
+
+Bodies are validated by the tools' own argument models (bounded, unknown fields refused), so
+these endpoints and the LLM tools accept exactly the same arguments. A bad body is a 422
+naming the field; an unknown model is a 404; nothing a caller sends is a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, HTTPException
+
+from api.deps import AppSettings, Pool
+from core.embeddings import EmbeddingError, get_embedder
+from tools.compute import ComputeQuery, ComputeSearchResult, search_instances
+from tools.compute_fit import SizingQuery, UnknownModelError, size_workload
+from tools.hf import EmbeddingMismatchError, HfSearchResult, search_models
+from tools.k8s import ChartSearchResult, search_charts
+from tools.langchain_tools import ChartSearchArgs, ModelSearchArgs
+from tools.local import ClusterStatus, cluster_status
+from tools.sizing import SizingResult
+
+logger = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v1/tools", tags=["tools"])
+
+
+class ComputeSearchRequest(ComputeQuery):
+    """Instance filters, and optionally a model to size (see ``ComputeQuery``)."""
+
+
+class ChartSearchRequest(ChartSearchArgs):
+    """A chart name or purpose, and how many charts to return."""
+
+
+class HfSearchRequest(ModelSearchArgs):
+    """What the model should do, with optional task, licence and VRAM filters."""
+
+
+class SizingRequest(SizingQuery):
+    """A catalog model id or an explicit architecture, and the workload to size."""
+
+
+def _unprocessable(exc: ValueError) -> HTTPException:
+    # Our tools raise ValueError with messages written for the caller (unknown dtype, a TP
+    # degree that does not split the heads); they carry no secrets.
+    status = 404 if isinstance(exc, UnknownModelError) else 422
+    return HTTPException(status_code=status, detail=str(exc))
+
+
+@router.post("/compute/search", response_model=ComputeSearchResult)
+async def compute_search(body: ComputeSearchRequest, pool: Pool) -> ComputeSearchResult:
+    """Rank the cheapest instances that pass the filters; count the rejected by reason."""
+    async with pool.connection() as conn:
+        try:
+            return await search_instances(conn, body)
+        except ValueError as exc:
+            raise _unprocessable(exc) from exc
+
+
+@router.post("/k8s/search", response_model=ChartSearchResult)
+async def k8s_search(body: ChartSearchRequest, pool: Pool) -> ChartSearchResult:
+    """Rank Helm charts by name match, text match and publisher."""
+    async with pool.connection() as conn:
+        try:
+            return await search_charts(conn, body.query, top_k=body.top_k)
+        except ValueError as exc:
+            raise _unprocessable(exc) from exc
+
+
+@router.post("/hf/search", response_model=HfSearchResult)
+async def hf_search(body: HfSearchRequest, pool: Pool, settings: AppSettings) -> HfSearchResult:
+    """Find catalog models whose cards match the query (the query is embedded here)."""
+    embedder = get_embedder(settings)
+    async with pool.connection() as conn:
+        try:
+            return await search_models(conn, embedder, **body.model_dump())
+        except ValueError as exc:
+            raise _unprocessable(exc) from exc
+        except (EmbeddingMismatchError, EmbeddingError) as exc:
+            logger.warning("hf search unavailable: %s", type(exc).__name__)
+            raise HTTPException(
+                status_code=503, detail="model search is unavailable: embedder not usable"
+            ) from exc
+
+
+@router.post("/sizing", response_model=SizingResult)
+async def sizing(body: SizingRequest, pool: Pool) -> SizingResult:
+    """Size a model's VRAM: weights, KV cache, activations, overhead, TP degree."""
+    async with pool.connection() as conn:
+        try:
+            return await size_workload(conn, body)
+        except ValueError as exc:
+            raise _unprocessable(exc) from exc
+
+
+@router.get("/local", response_model=ClusterStatus)
+async def local() -> ClusterStatus:
+    """Report the local Kubernetes cluster's nodes, or why it is not connected."""
+    return await cluster_status()

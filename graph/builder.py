@@ -1,0 +1,263 @@
+"""The Stack8s graph: optimize → requirements → (clarify | architect ⇄ tools → plan → validate).
+
+``builder`` is the uncompiled graph; ``graph`` is compiled without a checkpointer for
+``langgraph dev`` (which brings its own). The API and CLI compile ``builder`` with the
+Postgres checkpointer (graph.checkpointer).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+from langgraph.prebuilt import ToolNode
+from langgraph.runtime import Runtime
+
+from agents.architect import (
+    collect_results,
+    engine_for,
+    model_plan,
+    model_step,
+    offline_next_calls,
+    representative_model,
+)
+from agents.llm import LLMSelection, make_chat_model, select_llm
+from agents.plan_builder import build_plan
+from agents.render import render_plan, render_questions
+from agents.requirements import run_requirements
+from agents.schemas import DeploymentPlan, WorkloadSpec
+from agents.validator import validate_plan
+from agents.vocabulary import Vocabulary, load_vocabulary
+from core.resources import Resources, get_resources
+from graph.context import Context
+from graph.routing import route_after_architect, route_after_requirements
+from graph.state import InputState, State
+from tools.langchain_tools import build_tools
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def _context(runtime: Runtime[Context]) -> Context:
+    return runtime.context if isinstance(runtime.context, Context) else Context()
+
+
+def _selection(resources: Resources, context: Context) -> LLMSelection:
+    return select_llm(
+        resources.settings,
+        provider=context.llm_provider,
+        model=context.llm_model,
+        base_url=context.llm_base_url,
+        request_key=context.llm_api_key,
+        vaulted_key=context.vaulted_api_key,
+    )
+
+
+async def _with_fallback(
+    selection: LLMSelection,
+    timeout_s: float,
+    run: Callable[[BaseChatModel | None], Awaitable[T]],
+) -> T:
+    """Run with the primary model; on its failure, with the fallback provider if any."""
+    try:
+        return await run(make_chat_model(selection, timeout_s=timeout_s))
+    except Exception as exc:
+        if selection.fallback is None or selection.is_offline:
+            raise
+        logger.warning(
+            "primary LLM failed (%s); using %s", type(exc).__name__, selection.fallback.describe()
+        )
+        return await run(make_chat_model(selection.fallback, timeout_s=timeout_s))
+
+
+async def _vocabulary(resources: Resources) -> Vocabulary:
+    cached = resources.catalog_facts.get("vocabulary")
+    if cached is None:
+        async with resources.pool.connection() as conn:
+            cached = await load_vocabulary(conn)
+        resources.catalog_facts["vocabulary"] = cached
+    return cached
+
+
+async def optimize(state: State) -> dict[str, Any]:
+    """Prepare this turn: reset the tool scratchpad and choose the context the LLMs read."""
+    messages: list[AnyMessage] = list(state["messages"])
+    report = {"skipped": True, "reason": "optimizer not enabled", "tokens_before": None}
+    return {"work": [], "tool_results": {}, "llm_context": messages, "optimizer_report": report}
+
+
+async def requirements(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Read the WorkloadSpec and decide to plan or to ask."""
+    resources = await get_resources()
+    context = _context(runtime)
+    vocabulary = await _vocabulary(resources)
+    messages = state.get("llm_context") or state["messages"]
+    decision = await _with_fallback(
+        _selection(resources, context),
+        resources.settings.llm_timeout_s,
+        lambda model: run_requirements(
+            messages,
+            rounds=state.get("clarification_rounds", 0),
+            vocabulary=vocabulary,
+            chat_model=model,
+        ),
+    )
+    return {
+        "spec": decision.spec.model_dump(mode="json"),
+        "decision": decision.action,
+        "questions": list(decision.questions),
+    }
+
+
+async def clarify(state: State) -> dict[str, Any]:
+    """Ask the questions and count the round."""
+    spec = WorkloadSpec.model_validate(state["spec"])
+    understood = [a for a in spec.assumptions][:3]
+    text = render_questions(state.get("questions", []), understood)
+    return {
+        "messages": [AIMessage(text, name="stack8s")],
+        "clarification_rounds": state.get("clarification_rounds", 0) + 1,
+        "plan": None,
+    }
+
+
+async def _model_id(resources: Resources, spec: WorkloadSpec) -> str | None:
+    if spec.model_needs.named_models:
+        return spec.model_needs.named_models[0]
+    if spec.domain in ("llm", "multimodal") and spec.model_needs.size_billion_params:
+        async with resources.pool.connection() as conn:
+            return await representative_model(
+                conn,
+                spec.model_needs.size_billion_params,
+                fine_tuning=spec.task_type in ("fine_tuning", "training"),
+            )
+    return None
+
+
+async def architect(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Choose the next tool calls: the fixed sequence offline, the model's choice otherwise."""
+    resources = await get_resources()
+    context = _context(runtime)
+    spec = WorkloadSpec.model_validate(state["spec"])
+    work = list(state.get("work", []))
+    selection = _selection(resources, context)
+    if selection.is_offline:
+        model_id = await _model_id(resources, spec)
+        calls = offline_next_calls(spec, engine_for(spec), model_id, work)
+        return (
+            {"work": [AIMessage("", tool_calls=calls, name="architect")]}
+            if calls
+            else {"work": [AIMessage("tool calls complete", name="architect")]}
+        )
+    rounds = sum(1 for m in work if isinstance(m, AIMessage))
+    if rounds >= context.max_tool_steps:
+        return {"work": [AIMessage("tool budget spent", name="architect")]}
+    tools = build_tools(resources.pool.connection, resources.embedder)
+    reply = await _with_fallback(
+        selection,
+        resources.settings.llm_timeout_s,
+        lambda model: (
+            model_step(model, tools, spec, work) if model else _offline_step(resources, spec, work)
+        ),
+    )
+    return {"work": [reply]}
+
+
+async def _offline_step(
+    resources: Resources, spec: WorkloadSpec, work: list[AnyMessage]
+) -> AIMessage:
+    model_id = await _model_id(resources, spec)
+    calls = offline_next_calls(spec, engine_for(spec), model_id, work)
+    return AIMessage("", tool_calls=calls) if calls else AIMessage("tool calls complete")
+
+
+async def tools(state: State, config: RunnableConfig) -> dict[str, Any]:
+    """Run the requested tools; the database and embedder are injected, never model-chosen."""
+    resources = await get_resources()
+    node = ToolNode(build_tools(resources.pool.connection, resources.embedder), messages_key="work")
+    result = await node.ainvoke({"work": state.get("work", [])}, config)
+    return {"work": result["work"]}
+
+
+async def synthesize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Write the plan: a template offline, structured output with a model."""
+    resources = await get_resources()
+    spec = WorkloadSpec.model_validate(state["spec"])
+    work = list(state.get("work", []))
+    engine = engine_for(spec)
+    results = collect_results(spec, engine, work)
+
+    async def write(model: BaseChatModel | None) -> DeploymentPlan:
+        if model is None:
+            return build_plan(spec, engine, results, {})
+        return await model_plan(model, spec, work)
+
+    plan = await _with_fallback(
+        _selection(resources, _context(runtime)), resources.settings.llm_timeout_s, write
+    )
+    return {"plan": plan.model_dump(mode="json"), "tool_results": _compact(work, results)}
+
+
+def _compact(work: list[AnyMessage], results: dict[str, Any]) -> dict[str, Any]:
+    """Keep ids and numbers of this turn's tool results, not catalog rows."""
+    compute = results.get("compute") or {}
+    return {
+        "trajectory": [m.name for m in work if isinstance(m, ToolMessage)],
+        "errors": [m.name for m in work if isinstance(m, ToolMessage) and m.status == "error"],
+        "sizing_total_vram_gb": (results.get("sizing") or {}).get("total_vram_gb"),
+        "instances": [
+            f"{r['provider']}/{r['instance_type']}/{r['region']}"
+            for r in compute.get("results", [])
+        ],
+        "rejected": {k: v["count"] for k, v in compute.get("rejected", {}).items()},
+        "models": [h["model_id"] for h in (results.get("hf") or {}).get("results", [])],
+        "charts": [c["name"] for c in results.get("charts", [])],
+    }
+
+
+async def validate(state: State) -> dict[str, Any]:
+    """Recompute every number of the plan against the catalogs."""
+    resources = await get_resources()
+    spec = WorkloadSpec.model_validate(state["spec"])
+    plan = DeploymentPlan.model_validate(state["plan"])
+    async with resources.pool.connection() as conn:
+        checked = await validate_plan(conn, plan, spec)
+    return {"plan": checked.model_dump(mode="json")}
+
+
+async def respond(state: State) -> dict[str, Any]:
+    """Answer the user with the validated plan as Markdown."""
+    plan = DeploymentPlan.model_validate(state["plan"])
+    return {"messages": [AIMessage(render_plan(plan), name="stack8s")], "work": []}
+
+
+def build() -> StateGraph[State, Context, InputState, Any]:
+    """Wire the nodes and edges."""
+    graph = StateGraph(State, context_schema=Context, input_schema=InputState)
+    graph.add_node("optimize", optimize)
+    graph.add_node("requirements", requirements)
+    graph.add_node("clarify", clarify)
+    graph.add_node("architect", architect)
+    graph.add_node("tools", tools)
+    graph.add_node("synthesize", synthesize)
+    graph.add_node("validate", validate)
+    graph.add_node("respond", respond)
+    graph.add_edge(START, "optimize")
+    graph.add_edge("optimize", "requirements")
+    graph.add_conditional_edges("requirements", route_after_requirements)
+    graph.add_edge("clarify", END)
+    graph.add_conditional_edges("architect", route_after_architect)
+    graph.add_edge("tools", "architect")
+    graph.add_edge("synthesize", "validate")
+    graph.add_edge("validate", "respond")
+    graph.add_edge("respond", END)
+    return graph
+
+
+builder = build()
+graph = builder.compile()

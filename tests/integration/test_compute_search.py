@@ -1,0 +1,312 @@
+"""Compute search against the real catalog, checked by an independent scan of the CSV files."""
+
+import csv
+from collections import Counter
+
+import pytest
+
+from tools.compute import ComputeQuery, search_instances
+from tools.compute_fit import UnknownModelError
+from tools.sizing import DATA_DIR, Workload, default_architectures, vram_requirement
+
+pytestmark = pytest.mark.integration
+
+HOURS = 730
+LLAMA_70B = "meta-llama/Llama-3.1-70B-Instruct"
+
+
+def _num(text):
+    return float(text) if text != "" else None
+
+
+def _load_rows():
+    with (DATA_DIR / "gpus.csv").open(newline="") as handle:
+        vendors = {row["gpu_model"]: row["vendor"] for row in csv.DictReader(handle)}
+    with (DATA_DIR / "instances.csv").open(newline="") as handle:
+        rows = []
+        for raw in csv.DictReader(handle):
+            rows.append(
+                {
+                    "provider": raw["provider"],
+                    "instance_type": raw["instance_type"],
+                    "region": raw["region"],
+                    "vcpus": _num(raw["vcpus"]) or 0.0,
+                    "memory_gb": _num(raw["memory_gb"]) or 0.0,
+                    "gpu_model": raw["gpu_model"] or None,
+                    "vendor": vendors.get(raw["gpu_model"]),
+                    "gpu_count": _num(raw["gpu_count"]) or 0.0,
+                    "per_gpu": _num(raw["gpu_memory_gb_per_gpu"]),
+                    "vram": _num(raw["gpu_memory_gb_total"]) or 0.0,
+                    "price": _num(raw["price_hourly_usd"]),
+                    "spot": _num(raw["spot_price_hourly_usd"]),
+                }
+            )
+    return rows
+
+
+ROWS = _load_rows()
+
+
+def _cuda(row):
+    return row["gpu_model"] is not None and row["vendor"] == "NVIDIA"
+
+
+def _rank_key(row, price_field="price"):
+    return (
+        row[price_field],
+        -row["vram"],
+        -row["gpu_count"],
+        row["provider"],
+        row["instance_type"],
+        row["region"],
+    )
+
+
+def _one_per_type(rows, price_field="price"):
+    best = {}
+    for row in sorted(rows, key=lambda r: _rank_key(r, price_field)):
+        best.setdefault((row["provider"], row["instance_type"]), row)
+    return sorted(best.values(), key=lambda r: _rank_key(r, price_field))
+
+
+def _ids(rows):
+    return [(r["provider"], r["instance_type"], r["region"]) for r in rows]
+
+
+def _result_ids(result):
+    return [(r.provider, r.instance_type, r.region) for r in result.results]
+
+
+async def test_cheapest_gpu_with_24gb_then_same_first_instance_as_csv_scan(adb, ingested):
+    expected = _one_per_type(
+        [r for r in ROWS if _cuda(r) and r["price"] is not None and r["vram"] >= 24]
+    )
+
+    result = await search_instances(adb, ComputeQuery(gpu_needed=True, min_vram_gb=24))
+
+    assert _result_ids(result)[0] == _ids(expected)[0]
+    assert result.results[0].price_hourly_usd == expected[0]["price"]
+
+
+async def test_combined_filters_then_top_ten_match_csv_scan_in_order(adb, ingested):
+    def passes(r):
+        return (
+            r["provider"] in ("aws", "gcp")
+            and r["region"] in ("us-east-1", "us-central1", "us-west-2")
+            and _cuda(r)
+            and r["price"] is not None
+            and r["vcpus"] >= 8
+            and r["memory_gb"] >= 32
+            and min(r["per_gpu"], r["vram"]) >= 20
+            and r["price"] * HOURS <= 3000
+        )
+
+    expected = sorted((r for r in ROWS if passes(r)), key=_rank_key)[:10]
+    query = ComputeQuery(
+        gpu_needed=True,
+        providers=["AWS", "gcp"],
+        regions=["us-east-1", "us-central1", "us-west-2"],
+        min_vcpu=8,
+        min_ram_gb=32,
+        min_vram_per_gpu_gb=20,
+        max_price_monthly=3000,
+        top_k=10,
+    )
+
+    result = await search_instances(adb, query)
+
+    assert expected
+    assert _result_ids(result) == _ids(expected)
+
+
+async def test_rejected_counts_then_each_row_counted_once_by_its_first_failed_filter(
+    adb, ingested
+):
+    def reason(r):
+        if r["provider"] not in ("aws", "gcp"):
+            return "provider excluded"
+        if r["gpu_model"] is None:
+            return "no GPU"
+        if r["vendor"] != "NVIDIA":
+            return "not a CUDA GPU"
+        if r["price"] is None:
+            return "no on-demand price"
+        if r["vram"] < 40:
+            return "too little VRAM"
+        if r["price"] * HOURS > 5000:
+            return "over budget"
+        return None
+
+    expected = Counter(reason(r) for r in ROWS)
+    accepted = expected.pop(None)
+    query = ComputeQuery(
+        gpu_needed=True, providers=["aws", "gcp"], min_vram_gb=40, max_price_monthly=5000
+    )
+
+    result = await search_instances(adb, query)
+
+    assert {k: v.count for k, v in result.rejected.items()} == dict(expected)
+    assert result.accepted == accepted
+    assert sum(v.count for v in result.rejected.values()) + result.accepted == len(ROWS)
+    assert result.considered == len(ROWS)
+
+
+async def test_without_region_filter_then_one_row_per_instance_type_at_its_cheapest_region(
+    adb, ingested
+):
+    result = await search_instances(adb, ComputeQuery(gpu_model="A100-80GB", top_k=50))
+
+    types = [(r.provider, r.instance_type) for r in result.results]
+    assert len(types) == len(set(types))
+    for row in result.results:
+        cheapest = min(
+            r["price"]
+            for r in ROWS
+            if (r["provider"], r["instance_type"]) == (row.provider, row.instance_type)
+            and r["price"] is not None
+        )
+        assert row.price_hourly_usd == cheapest
+
+
+async def test_region_filter_then_one_row_per_instance_type_and_region(adb, ingested):
+    query = ComputeQuery(gpu_model="T4", regions=["us-east1", "us-central1"], top_k=50)
+
+    result = await search_instances(adb, query)
+
+    regions = {r.region for r in result.results}
+    types = Counter((r.provider, r.instance_type) for r in result.results)
+    assert regions == {"us-east1", "us-central1"}
+    assert max(types.values()) == 2
+
+
+async def test_spot_then_ranked_and_budgeted_on_spot_price(adb, ingested):
+    expected = _one_per_type(
+        [r for r in ROWS if _cuda(r) and r["spot"] is not None and r["spot"] * HOURS <= 400],
+        "spot",
+    )
+
+    result = await search_instances(
+        adb, ComputeQuery(gpu_needed=True, spot=True, max_price_monthly=400, top_k=5)
+    )
+
+    assert _result_ids(result) == _ids(expected[:5])
+    assert all(r.price_basis == "spot" for r in result.results)
+    assert result.results[0].price_monthly_usd == round(expected[0]["spot"] * HOURS, 2)
+
+
+async def test_blank_on_demand_price_then_rejected_unless_spot_asked_and_spot_price_exists(
+    adb, ingested
+):
+    p5e = [r for r in ROWS if r["instance_type"] == "p5e.48xlarge"]
+
+    on_demand = await search_instances(adb, ComputeQuery(gpu_model="H200", top_k=50))
+    spot = await search_instances(adb, ComputeQuery(gpu_model="H200", spot=True, top_k=50))
+
+    assert on_demand.rejected["no on-demand price"].count == len(p5e)
+    assert "p5e.48xlarge" not in {r.instance_type for r in on_demand.results}
+    spot_row = next(r for r in spot.results if r.instance_type == "p5e.48xlarge")
+    assert spot_row.price_hourly_usd is None
+    assert spot_row.spot_price_hourly_usd == min(r["spot"] for r in p5e if r["spot"])
+
+
+async def test_h100_over_budget_then_rejection_names_budget_with_cheapest_h100_example(
+    adb, ingested
+):
+    h100 = sorted((r for r in ROWS if r["gpu_model"] == "H100" and r["price"]), key=_rank_key)
+    budget = h100[0]["price"] * HOURS - 1
+
+    result = await search_instances(
+        adb, ComputeQuery(gpu_model="H100", max_price_monthly=budget)
+    )
+
+    assert result.results == []
+    rejection = result.rejected["over budget"]
+    assert rejection.count == len(h100)
+    assert (rejection.examples[0].provider, rejection.examples[0].instance_type) == (
+        h100[0]["provider"],
+        h100[0]["instance_type"],
+    )
+
+
+def _llama_needs(workload):
+    arch = default_architectures()[LLAMA_70B]
+    return {tp: vram_requirement(arch, workload, tp).per_gpu_gb for tp in (1, 2, 4, 8)}
+
+
+def _fits(row, needs, utilization=0.9):
+    if row["gpu_count"] >= 1:
+        return any(
+            tp <= row["gpu_count"] and need <= row["per_gpu"] * utilization
+            for tp, need in needs.items()
+        )
+    return row["gpu_count"] > 0 and needs[1] <= row["vram"] * utilization
+
+
+async def test_model_70b_bf16_8k_32_then_cheapest_fitting_cuda_instance_first(adb, ingested):
+    workload = Workload(dtype="bf16", context_length=8192, concurrent_sequences=32)
+    needs = _llama_needs(workload)
+    expected = _one_per_type(
+        [r for r in ROWS if _cuda(r) and r["price"] is not None and _fits(r, needs)]
+    )
+    query = ComputeQuery(
+        model_id="Llama-3.1-70B-Instruct", dtype="bf16", context_length=8192, concurrency=32
+    )
+
+    result = await search_instances(adb, query)
+
+    assert _result_ids(result)[:3] == _ids(expected[:3])
+    first = result.results[0]
+    assert first.tensor_parallel is not None and first.tensor_parallel <= first.gpu_count
+    assert first.est_tokens_per_s > 0 and first.usd_per_1m_tokens > 0
+    assert result.fit.per_gpu_gb_by_tp == pytest.approx(needs)
+
+
+async def test_model_70b_then_fractional_gpus_rejected_with_their_own_reason(adb, ingested):
+    fractional = [r for r in ROWS if _cuda(r) and 0 < r["gpu_count"] < 1 and r["price"]]
+
+    result = await search_instances(adb, ComputeQuery(model_id=LLAMA_70B, dtype="bf16"))
+
+    assert result.rejected["fractional GPU too small for the model"].count == len(fractional)
+
+
+async def test_model_then_tpu_and_neuron_rejected_as_not_cuda_unless_included(adb, ingested):
+    non_cuda = [r for r in ROWS if r["gpu_model"] and r["vendor"] != "NVIDIA"]
+
+    default = await search_instances(adb, ComputeQuery(model_id=LLAMA_70B, dtype="int4"))
+    included = await search_instances(
+        adb, ComputeQuery(model_id=LLAMA_70B, dtype="int4", include_non_cuda=True)
+    )
+
+    assert default.rejected["not a CUDA GPU"].count == len(non_cuda)
+    assert "not a CUDA GPU" not in included.rejected
+    assert included.rejected["accelerator memory unknown"].count == sum(
+        1 for r in non_cuda if r["vram"] == 0 and r["price"]
+    )
+
+
+async def test_model_without_architecture_row_then_sized_on_one_gpu_from_params(adb, ingested):
+    query = ComputeQuery(model_id="stabilityai/stable-diffusion-xl-base-1.0", top_k=3)
+
+    result = await search_instances(adb, query)
+
+    assert list(result.fit.per_gpu_gb_by_tp) == [1]
+    assert result.fit.per_gpu_gb_by_tp[1] == pytest.approx(3.5 * 2 * 1.2)
+    assert result.results and all(r.tensor_parallel == 1 for r in result.results)
+
+
+async def test_unknown_model_then_unknown_model_error(adb, ingested):
+    with pytest.raises(UnknownModelError, match="unknown model"):
+        await search_instances(adb, ComputeQuery(model_id="acme/not-a-model-7b"))
+
+
+async def test_every_result_then_carries_the_catalog_source_of_its_row(adb, ingested):
+    with (DATA_DIR / "instances.csv").open(newline="") as handle:
+        sources = {
+            (r["provider"], r["instance_type"], r["region"]): r["catalog_source"]
+            for r in csv.DictReader(handle)
+        }
+
+    result = await search_instances(adb, ComputeQuery(top_k=50))
+
+    assert len(result.results) == 50
+    assert all(r.source == sources[r.provider, r.instance_type, r.region] for r in result.results)
