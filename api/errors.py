@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 
 import psycopg
 from fastapi import FastAPI, Request
@@ -27,7 +28,16 @@ _STATUS_CODES = {
     415: "unsupported_media_type",
     422: "invalid_request",
     429: "rate_limited",
+    503: "service_unavailable",
 }
+
+
+def choose_request_id(incoming: str | None) -> str:
+    """Return the caller's request id when it is short and plain, else a fresh one."""
+    # Echo a caller's id only when it is short and plain; never reflect arbitrary bytes.
+    if incoming and len(incoming) <= 64 and incoming.isascii() and incoming.isprintable():
+        return incoming
+    return uuid.uuid4().hex
 
 
 def request_id(request: Request) -> str:
@@ -35,13 +45,19 @@ def request_id(request: Request) -> str:
     return getattr(request.state, "request_id", None) or uuid.uuid4().hex
 
 
-def error_response(request: Request, status: int, code: str, message: str) -> JSONResponse:
-    """Build the one error body."""
+def error_response(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """Build the one error body (with extra headers such as Retry-After)."""
     rid = request_id(request)
     return JSONResponse(
         {"code": code, "message": message, "request_id": rid},
         status_code=status,
-        headers={"X-Request-ID": rid},
+        headers={**(headers or {}), "X-Request-ID": rid},
     )
 
 
@@ -64,7 +80,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return error_response(request, exc.status_code, code, message)
+        return error_response(request, exc.status_code, code, message, exc.headers)
 
     async def _db_down(request: Request, exc: Exception) -> JSONResponse:
         logger.warning("database unavailable: %s", type(exc).__name__)

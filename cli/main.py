@@ -1,14 +1,18 @@
-"""The ``stack8s`` command: serve, migrate, ingest (and more as the product grows)."""
+"""The ``stack8s`` command: serve, migrate, ingest, plan."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from cli.login import add_login_parser
 from core.catalog_files import DATA_DIR, CatalogFileError
 from core.db import DatabaseUnavailableError, connect, database_url
 from core.embeddings import get_embedder
@@ -85,6 +89,33 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
+    """Plan a deployment from a message, streaming progress; continue a thread with --thread."""
+    # The graph, LangChain and the model stack load only for this command.
+    from agents.llm import LLMError
+    from cli.plan import PlanRequest, run_plan
+
+    # The answer owns stdout (so that --json pipes cleanly); set-up chatter goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        url = _prepare_database(settings, ingest_when_empty=True)
+    # Each request to the model would log a line at INFO; the progress lines say enough.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    request = PlanRequest(
+        text=args.message,
+        thread_id=args.thread or str(uuid.uuid4()),
+        as_json=args.json,
+        provider=args.provider,
+        model=args.model,
+        base_url=args.base_url,
+        api_key_env=args.api_key_env,
+    )
+    try:
+        return asyncio.run(run_plan(settings, url, request, out=sys.stdout, err=sys.stderr))
+    except LLMError as exc:
+        print(f"stack8s: error: {exc}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Describe the command line."""
     parser = argparse.ArgumentParser(prog="stack8s", description=__doc__)
@@ -103,6 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
     ingest_cmd.add_argument("--cards", default=None, help="folder of <org>/<name>/README.md")
     ingest_cmd.add_argument("--quiet", action="store_true", help="no progress bars")
     ingest_cmd.set_defaults(handler=cmd_ingest)
+
+    plan = sub.add_parser("plan", help="plan a deployment from a message (streams progress)")
+    plan.add_argument("message", help='what to deploy, e.g. "Serve Llama 3.1 8B to 20 users"')
+    plan.add_argument("--thread", default=None, help="continue this conversation (thread id)")
+    plan.add_argument("--json", action="store_true", help="print the DeploymentPlan as JSON")
+    plan.add_argument("--provider", default=None, help="offline | openai | openai_compatible")
+    plan.add_argument("--model", default=None, help="model name for the provider")
+    plan.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint (…/v1)")
+    plan.add_argument(
+        "--api-key-env", default=None, help="environment variable that holds your LLM key"
+    )
+    plan.set_defaults(handler=cmd_plan)
+
+    add_login_parser(sub)
     return parser
 
 

@@ -3,13 +3,17 @@
 ``builder`` is the uncompiled graph; ``graph`` is compiled without a checkpointer for
 ``langgraph dev`` (which brings its own). The API and CLI compile ``builder`` with the
 Postgres checkpointer (graph.checkpointer).
+
+The LLM nodes build their chat model per run from the runtime ``Context`` (provider, model,
+base URL, the caller's key) through agents.llm; with no model they run the offline agents.
+When the primary model fails and a fallback is configured, the fallback stands in for the
+rest of the turn and the plan says so.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
@@ -24,9 +28,10 @@ from agents.architect import (
     model_plan,
     model_step,
     offline_next_calls,
+    reconcile_with_tools,
     representative_model,
 )
-from agents.llm import LLMSelection, make_chat_model, select_llm
+from agents.llm import LLMSelection, call_with_fallback, select_llm
 from agents.plan_builder import build_plan
 from agents.render import render_plan, render_questions
 from agents.requirements import run_requirements
@@ -40,7 +45,9 @@ from graph.state import InputState, State
 from tools.langchain_tools import build_tools
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
+# Names the architect messages written by the fallback provider: once the primary model has
+# failed in a turn, the rest of the turn goes straight to the fallback.
+FALLBACK_NAME = "architect-fallback"
 
 
 def _context(runtime: Runtime[Context]) -> Context:
@@ -58,21 +65,10 @@ def _selection(resources: Resources, context: Context) -> LLMSelection:
     )
 
 
-async def _with_fallback(
-    selection: LLMSelection,
-    timeout_s: float,
-    run: Callable[[BaseChatModel | None], Awaitable[T]],
-) -> T:
-    """Run with the primary model; on its failure, with the fallback provider if any."""
-    try:
-        return await run(make_chat_model(selection, timeout_s=timeout_s))
-    except Exception as exc:
-        if selection.fallback is None or selection.is_offline:
-            raise
-        logger.warning(
-            "primary LLM failed (%s); using %s", type(exc).__name__, selection.fallback.describe()
-        )
-        return await run(make_chat_model(selection.fallback, timeout_s=timeout_s))
+def _turn_selection(selection: LLMSelection, work: list[AnyMessage]) -> LLMSelection:
+    """Return the fallback when it already stood in for the primary earlier in this turn."""
+    fell_back = any(isinstance(m, AIMessage) and m.name == FALLBACK_NAME for m in work)
+    return selection.fallback if fell_back and selection.fallback else selection
 
 
 async def _vocabulary(resources: Resources) -> Vocabulary:
@@ -97,16 +93,21 @@ async def requirements(state: State, runtime: Runtime[Context]) -> dict[str, Any
     context = _context(runtime)
     vocabulary = await _vocabulary(resources)
     messages = state.get("llm_context") or state["messages"]
-    decision = await _with_fallback(
-        _selection(resources, context),
-        resources.settings.llm_timeout_s,
+    selection = _selection(resources, context)
+    decision, used = await call_with_fallback(
+        selection,
         lambda model: run_requirements(
             messages,
             rounds=state.get("clarification_rounds", 0),
             vocabulary=vocabulary,
             chat_model=model,
         ),
+        timeout_s=resources.settings.llm_timeout_s,
     )
+    if used is not selection:
+        decision.spec.assumptions.append(
+            f"the {selection.provider} model failed; the {used.provider} provider read the request"
+        )
     return {
         "spec": decision.spec.model_dump(mode="json"),
         "decision": decision.action,
@@ -145,26 +146,27 @@ async def architect(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     context = _context(runtime)
     spec = WorkloadSpec.model_validate(state["spec"])
     work = list(state.get("work", []))
-    selection = _selection(resources, context)
+    primary = _selection(resources, context)
+    selection = _turn_selection(primary, work)
     if selection.is_offline:
-        model_id = await _model_id(resources, spec)
-        calls = offline_next_calls(spec, engine_for(spec), model_id, work)
-        return (
-            {"work": [AIMessage("", tool_calls=calls, name="architect")]}
-            if calls
-            else {"work": [AIMessage("tool calls complete", name="architect")]}
-        )
+        reply = await _offline_step(resources, spec, work)
+        name = "architect" if selection is primary else FALLBACK_NAME
+        return {"work": [reply.model_copy(update={"name": name})]}
     rounds = sum(1 for m in work if isinstance(m, AIMessage))
     if rounds >= context.max_tool_steps:
         return {"work": [AIMessage("tool budget spent", name="architect")]}
     tools = build_tools(resources.pool.connection, resources.embedder)
-    reply = await _with_fallback(
-        selection,
-        resources.settings.llm_timeout_s,
-        lambda model: (
-            model_step(model, tools, spec, work) if model else _offline_step(resources, spec, work)
-        ),
+
+    async def step(model: BaseChatModel | None) -> AIMessage:
+        if model is None:
+            return await _offline_step(resources, spec, work)
+        return await model_step(model, tools, spec, work)
+
+    reply, used = await call_with_fallback(
+        selection, step, timeout_s=resources.settings.llm_timeout_s
     )
+    if used is not selection:
+        reply = reply.model_copy(update={"name": FALLBACK_NAME})
     return {"work": [reply]}
 
 
@@ -176,10 +178,20 @@ async def _offline_step(
     return AIMessage("", tool_calls=calls) if calls else AIMessage("tool calls complete")
 
 
+def _tool_node(resources: Resources) -> ToolNode:
+    """Return the resources' tool node, built once: building inspects every tool's signature."""
+    node = resources.catalog_facts.get("tool_node")
+    if node is None:
+        node = ToolNode(
+            build_tools(resources.pool.connection, resources.embedder), messages_key="work"
+        )
+        resources.catalog_facts["tool_node"] = node
+    return node
+
+
 async def tools(state: State, config: RunnableConfig) -> dict[str, Any]:
     """Run the requested tools; the database and embedder are injected, never model-chosen."""
-    resources = await get_resources()
-    node = ToolNode(build_tools(resources.pool.connection, resources.embedder), messages_key="work")
+    node = _tool_node(await get_resources())
     result = await node.ainvoke({"work": state.get("work", [])}, config)
     return {"work": result["work"]}
 
@@ -192,14 +204,22 @@ async def synthesize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     engine = engine_for(spec)
     results = collect_results(spec, engine, work)
 
+    template = build_plan(spec, engine, results, {})
+    primary = _selection(resources, _context(runtime))
+    selection = _turn_selection(primary, work)
+
     async def write(model: BaseChatModel | None) -> DeploymentPlan:
         if model is None:
-            return build_plan(spec, engine, results, {})
-        return await model_plan(model, spec, work)
+            return template
+        return reconcile_with_tools(await model_plan(model, spec, work), template)
 
-    plan = await _with_fallback(
-        _selection(resources, _context(runtime)), resources.settings.llm_timeout_s, write
+    plan, used = await call_with_fallback(
+        selection, write, timeout_s=resources.settings.llm_timeout_s
     )
+    if used is not primary:
+        plan.warnings.append(
+            f"the {primary.provider} model failed; {used.provider} ({used.model}) wrote this plan"
+        )
     return {"plan": plan.model_dump(mode="json"), "tool_results": _compact(work, results)}
 
 

@@ -6,15 +6,16 @@ are deduplicated to one per instance type (its cheapest region, unless regions w
 for) and ranked: price ascending, GPU memory descending, GPU count descending, provider,
 instance type, region.
 
-A model turns into a per-GPU VRAM requirement per tensor-parallel degree
-(``tools.compute_fit`` over ``tools.sizing``);
-an instance with N GPUs fits when some TP ≤ N holds its shard within
+A model turns into a per-GPU VRAM requirement per tensor-parallel degree (``tools.compute_fit``
+over ``tools.sizing``); an instance with N GPUs fits when some TP ≤ N holds its shard within
 ``gpu_memory_gb_per_gpu × gpu_memory_utilization``. A fractional GPU (``gpu_count < 1``)
-offers only its slice, ``gpu_memory_gb_total``, and TP 1.
+offers only its slice, ``gpu_memory_gb_total``, and TP 1. Accelerators other than NVIDIA
+GPUs are marked, and rejected when a GPU or a model is asked for unless ``include_non_cuda``.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal
 
 from psycopg import AsyncConnection
@@ -31,6 +32,8 @@ from tools.compute_fit import ModelFit, WorkloadFields, model_fit, reject_nul
 from tools.throughput import GpuSpec, estimate_throughput
 
 HOURS_PER_MONTH = 730
+# Pure in its (frozen, hashable) arguments; the same few GPU types recur in every search.
+_estimate_throughput = functools.lru_cache(maxsize=1024)(estimate_throughput)
 EXAMPLES_PER_REASON = 3
 
 # Vendor in cloud.gpus → what the accelerator is. Only NVIDIA runs the CUDA serving stack
@@ -66,7 +69,9 @@ class ComputeQuery(WorkloadFields):
     gpu_needed: bool = Field(default=False, description="require a GPU (CUDA unless allowed)")
     min_vram_gb: float | None = Field(default=None, ge=0, description="total over all GPUs")
     min_vram_per_gpu_gb: float | None = Field(default=None, ge=0)
-    gpu_model: str | None = Field(default=None, max_length=64, description="e.g. H100, L4")
+    gpu_model: str | None = Field(
+        default=None, min_length=1, max_length=64, description="e.g. H100, L4"
+    )
     max_price_monthly: float | None = Field(default=None, ge=0, description="USD, hourly × 730")
     providers: NameList | None = Field(default=None, max_length=20, description="e.g. aws")
     regions: NameList | None = Field(default=None, max_length=50, description="e.g. us-east-1")
@@ -188,9 +193,8 @@ def active_reasons(query: ComputeQuery, fit: ModelFit | None) -> list[str]:
         "no spot price": query.spot,
         "too few vCPUs": query.min_vcpu is not None,
         "too little RAM": query.min_ram_gb is not None,
-        "accelerator memory unknown": bool(
-            fit or query.min_vram_gb or query.min_vram_per_gpu_gb
-        ),
+        "accelerator memory unknown": fit is not None
+        or bool(query.min_vram_gb or query.min_vram_per_gpu_gb),
         "too little VRAM": query.min_vram_gb is not None,
         "too little VRAM per GPU": query.min_vram_per_gpu_gb is not None,
         "fractional GPU too small for the model": fit is not None,
@@ -272,23 +276,26 @@ counts as (
     select reason, sum(n) as n from grp group by reason
 ),
 misses as (
-    select k.reason, i.*,
+    select m.reason, i.*,
            row_number() over (
-               partition by k.reason order by e.rank_key nulls last, i.provider, i.instance_type
+               partition by m.reason order by m.rank_key nulls last, i.provider, i.instance_type
            ) as rank_in_reason
-    from counts k
-    cross join lateral (
+    from (
         -- Closest misses first: for memory reasons the biggest boxes, else the cheapest.
-        select g.type_key,
-               case when g.reason in ({memory_codes}) then -g.vram else g.price end as rank_key
-        from grp g where k.reason is not null and g.reason = k.reason
-        order by rank_key nulls last
-        fetch first %(examples)s rows with ties
-    ) e
+        -- rank() keeps ties, which the names then order; the keys are all fixed-width.
+        select reason, type_key, rank_key,
+               rank() over (partition by reason order by rank_key nulls last) as place
+        from (
+            select reason, type_key,
+                   case when reason in ({memory_codes}) then -vram else price end as rank_key
+            from grp where reason is not null
+        ) g
+    ) m
     cross join lateral (
-        select * from cloud.instances i where i.type_key = e.type_key
+        select * from cloud.instances i where i.type_key = m.type_key
         order by i.{price} nulls last, i.region limit 1
     ) i
+    where m.place <= %(examples)s
 )
 select
     (select coalesce(jsonb_agg(jsonb_build_object(
@@ -367,10 +374,12 @@ def _row(raw: dict[str, Any], query: ComputeQuery, fit: ModelFit | None) -> Comp
     )
     if fit is None or fit.architecture is None or raw["tp"] is None:
         return row
-    if query.task != "inference" or not raw["memory_bandwidth_gbps"]:
-        row.notes.append("no throughput estimate: training task or GPU bandwidth unknown")
+    if query.task != "inference":
+        return row  # decode throughput is an inference figure
+    if not raw["memory_bandwidth_gbps"]:
+        row.notes.append("no throughput estimate: the GPU's memory bandwidth is not in the catalog")
         return row
-    estimate = estimate_throughput(
+    estimate = _estimate_throughput(
         fit.architecture,
         query.workload(),
         GpuSpec.model_validate({k: v for k, v in raw.items() if v is not None}),
@@ -396,7 +405,8 @@ async def search_instances(
     fit = await model_fit(conn, query, query.model_id) if query.model_id else None
     cursor = await conn.execute(build_search_sql(query, fit), search_params(query, fit))
     raw = await cursor.fetchone()
-    assert raw is not None  # an aggregate-only select always returns one row
+    if raw is None:  # a select of aggregates returns one row; this only satisfies the types
+        raise RuntimeError("compute search returned no row")
     counts = {int(code): int(n) for code, n in (raw["counts"] or {}).items()}
     examples: dict[int, list[RejectedExample]] = {}
     for item in raw["examples"]:

@@ -9,6 +9,7 @@ each instance's GPUs.
 from __future__ import annotations
 
 import functools
+import time
 from typing import Any, Literal
 
 from psycopg import AsyncConnection
@@ -116,6 +117,25 @@ class ModelFit(BaseModel):
         return None if need is None else need / self.gpu_memory_utilization
 
 
+# Architectures change only when the catalogs are re-ingested: a minute of staleness saves a
+# round trip on every model-driven search. Misses are not remembered, so the cache holds at
+# most the catalog's rows and a model added by ingestion is found at once.
+ARCHITECTURE_TTL_S = 60.0
+_architectures: dict[str, tuple[float, Architecture]] = {}
+
+
+async def cached_architecture(conn: AsyncConnection[Any], model_id: str) -> Architecture | None:
+    """Return ``tools.sizing.load_architecture``'s answer, remembered for ARCHITECTURE_TTL_S."""
+    key = model_id.strip().lower()
+    hit = _architectures.get(key)
+    if hit is not None and time.monotonic() - hit[0] < ARCHITECTURE_TTL_S:
+        return hit[1]
+    arch = await load_architecture(conn, model_id)
+    if arch is not None:
+        _architectures[key] = (time.monotonic(), arch)
+    return arch
+
+
 @functools.lru_cache(maxsize=256)
 def _needs(arch: Architecture, workload: Workload) -> tuple[tuple[int, float, float], ...]:
     # Pure in (architecture, workload), and both are frozen: repeated searches for the same
@@ -152,7 +172,7 @@ async def model_fit(conn: AsyncConnection[Any], query: WorkloadFields, model_id:
 
     """
     workload = query.workload()
-    arch = await load_architecture(conn, model_id)
+    arch = await cached_architecture(conn, model_id)
     if arch is None:
         row = await _catalog_params(conn, model_id)
         if row is None:

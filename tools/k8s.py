@@ -1,11 +1,12 @@
 """Helm chart search: Postgres full-text search on the weighted tsvector plus name matching.
 
 Ranking, in order: deprecated charts last; then the match tier (exact name, name starts with
-the query, query inside the name, a keyword equal to the query or the query inside the
-description, every word matched, some word matched); then the publisher (the project's own
-chart repository, then a verified publisher, then community repositories); then the
-full-text rank (name weighs A, keywords B, description C); then name and repository.
-The chart catalog carries no popularity figures, so popularity does not rank.
+the query, query as a word inside the name, a keyword equal to the query or the query as a
+phrase in the description, every word matched, two or more words matched); then the
+publisher (the project's own chart repository, then a verified publisher, then community
+repositories); then, among text matches, the full-text rank (name weighs A, keywords B,
+description C); then name and repository. The chart catalog carries no popularity figures,
+so popularity does not rank.
 """
 
 from __future__ import annotations
@@ -124,10 +125,12 @@ def word_regex(text: str) -> str:
 _SEARCH_SQL = """
 with q as (
     select plainto_tsquery('english', %(text)s) as all_words,
-           to_tsquery('english', %(any)s) || to_tsquery('simple', %(prefix)s) as any_word
+           to_tsquery('english', %(any)s) || to_tsquery('simple', %(prefix)s) as any_word,
+           array(select to_tsquery('english', w) from unnest(%(words)s::text[]) w
+                 where numnode(to_tsquery('english', w)) > 0) as word_queries
 ),
 scored as (
-    select c.name, c.chart_repo, c.version, c.app_version, c.description, c.keywords,
+    select c.search_tsv, c.name, c.chart_repo, c.version, c.app_version, c.description, c.keywords,
            c.category, c.deprecated, c.chart_path,
            lower(c.name) in (%(text)s, %(dashed)s) as exact,
            starts_with(lower(c.name), %(text)s) or starts_with(lower(c.name), %(dashed)s)
@@ -136,10 +139,11 @@ scored as (
                or (%(loose)s and lower(c.name) like %(like_dashed)s) as in_name,
            %(text)s = any(select lower(k) from unnest(c.keywords) k) as keyword,
            -- A query of stop words only ("the") says nothing about a description.
-           numnode(q.all_words) > 0 and coalesce(c.description, '') ~* %(words)s
+           numnode(q.all_words) > 0 and coalesce(c.description, '') ~* %(phrase)s
                as in_description,
            numnode(q.all_words) > 0 and c.search_tsv @@ q.all_words as all_words,
            numnode(q.any_word) > 0 and c.search_tsv @@ q.any_word as any_word,
+           q.word_queries,
            ts_rank(c.search_tsv, q.any_word) as text_rank,
            case when c.chart_repo = any(%(upstream)s) then 0
                 when c.chart_repo = any(%(verified)s) then 1 else 2 end as publisher_rank
@@ -148,10 +152,18 @@ scored as (
 tiered as (
     select *, case when exact then 0 when prefix then 1 when in_name then 2
                    when keyword or in_description then 3 when all_words then 4
-                   when any_word then 5 end as tier
+                   -- One word of several is noise ("drop table cloud instances" matching
+                   -- "instances"): a query of several words must match two of them. CASE is
+                   -- lazy, so only rows that got this far count their words.
+                   when any_word and (
+                       select count(*) from unnest(word_queries) w where search_tsv @@ w
+                   ) >= least(2, cardinality(word_queries)) then 5 end as tier
     from scored
 )
-select * from tiered where tier is not null
+select name, chart_repo, version, app_version, description, keywords, category, deprecated,
+       chart_path, exact, prefix, in_name, keyword, in_description, all_words, any_word,
+       text_rank, publisher_rank, tier
+from tiered where tier is not null
 -- Among name matches the name itself decides; among text matches the text rank does.
 order by deprecated, tier, publisher_rank,
          case when tier >= 3 then text_rank end desc nulls last, name, chart_repo
@@ -204,7 +216,8 @@ async def search_charts(
         # A bare substring ("ray" in "kuberay") counts only for words long enough to mean it.
         "loose": len(dashed) >= LOOSE_NAME_CHARS,
         "like_dashed": like_pattern(dashed),
-        "words": word_regex(text),
+        "words": [w for w in words if w not in NOISE_WORDS],
+        "phrase": word_regex(text),
         "any": tsquery_any(words),
         "prefix": tsquery_prefix(words),
         "upstream": list(UPSTREAM_REPOS),

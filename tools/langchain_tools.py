@@ -15,13 +15,13 @@ from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from psycopg import AsyncConnection
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from core.embeddings import Embedder
+from core.embeddings import Embedder, EmbeddingError
 from tools.compute import ComputeQuery, search_instances
 from tools.compute_fit import SizingQuery, WorkloadFields, reject_nul, size_workload
 from tools.formatting import format_charts, format_cluster, format_compute, format_sizing
-from tools.hf import format_hf_results, search_models
+from tools.hf import EmbeddingMismatchError, format_hf_results, search_models
 from tools.k8s import MAX_QUERY_CHARS, MAX_TOP_K, search_charts
 from tools.local import cluster_status
 
@@ -80,6 +80,17 @@ class NoArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _describe_invalid(exc: Exception) -> str:
+    """Name each invalid argument and what is wrong with it, for the model to fix."""
+    if not isinstance(exc, ValidationError):
+        return "invalid arguments"
+    parts = [
+        f"{'.'.join(str(p) for p in error['loc']) or 'arguments'}: {error['msg']}"
+        for error in exc.errors()[:5]
+    ]
+    return "invalid arguments: " + "; ".join(parts)
+
+
 def _tool(
     name: str,
     description: str,
@@ -91,6 +102,8 @@ def _tool(
             return await run(**kwargs)
         except ValueError as exc:  # unknown model, invalid workload: the model can fix these
             raise ToolException(f"{name} failed: {exc}") from exc
+        except (EmbeddingError, EmbeddingMismatchError) as exc:  # configuration, not the call
+            raise ToolException(f"{name} is unavailable: the embedder cannot be used") from exc
 
     return StructuredTool.from_function(
         coroutine=guarded,
@@ -98,7 +111,9 @@ def _tool(
         description=description,
         args_schema=schema,
         response_format="content_and_artifact",
+        # Both come back to the model as the tool's answer, so it can correct its call.
         handle_tool_error=True,
+        handle_validation_error=_describe_invalid,
     )
 
 

@@ -165,7 +165,7 @@ def credentials_from_kubeconfig(path: Path) -> Credentials:
     base = path.parent
     token = user.get("token")
     if not token and user.get("tokenFile"):
-        token = Path(user["tokenFile"]).expanduser().read_text().strip()
+        token = (base / Path(user["tokenFile"]).expanduser()).read_text().strip()
     return Credentials(
         source="kubeconfig",
         server=str(cluster["server"]).rstrip("/"),

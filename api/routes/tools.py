@@ -2,16 +2,17 @@
 
 Bodies are validated by the tools' own argument models (bounded, unknown fields refused), so
 these endpoints and the LLM tools accept exactly the same arguments. A bad body is a 422
-naming the field; an unknown model is a 404; nothing a caller sends is a 500.
+naming the field; an unknown model is a 404; nothing a caller sends is a 500. With auth on,
+the caller must be signed in, and every call takes from their rate budget.
 """
 
 from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 
-from api.deps import AppSettings, Pool
+from api.deps import AppSettings, Pool, rate_limited_user
 from core.embeddings import EmbeddingError, get_embedder
 from tools.compute import ComputeQuery, ComputeSearchResult, search_instances
 from tools.compute_fit import SizingQuery, UnknownModelError, size_workload
@@ -22,7 +23,11 @@ from tools.local import ClusterStatus, cluster_status
 from tools.sizing import SizingResult
 
 logger = logging.getLogger(__name__)
-router = APIRouter(prefix="/api/v1/tools", tags=["tools"])
+# Signed-in callers only when auth is on (the local endpoint shows this host's cluster), and
+# within the rate budget: the hf search embeds on the CPU.
+router = APIRouter(
+    prefix="/api/v1/tools", tags=["tools"], dependencies=[Depends(rate_limited_user)]
+)
 
 
 class ComputeSearchRequest(ComputeQuery):

@@ -310,3 +310,12 @@ async def test_every_result_then_carries_the_catalog_source_of_its_row(adb, inge
 
     assert len(result.results) == 50
     assert all(r.source == sources[r.provider, r.instance_type, r.region] for r in result.results)
+
+
+async def test_model_for_fine_tuning_then_fitting_instances_without_throughput(adb, ingested):
+    query = ComputeQuery(model_id="meta-llama/Llama-3.1-8B-Instruct", task="qlora", top_k=3)
+
+    result = await search_instances(adb, query)
+
+    assert len(result.results) == 3
+    assert all(r.tensor_parallel and r.est_tokens_per_s is None for r in result.results)

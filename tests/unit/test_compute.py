@@ -3,6 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
+from tools import compute_fit
 from tools.compute import (
     REASONS,
     ComputeQuery,
@@ -199,3 +200,39 @@ def test_format_compute_when_catalog_text_hostile_then_single_line_without_angle
     assert "<<<" not in text and ">>>" not in text
     assert DATA_NOTE not in text
     assert len(text.splitlines()) == plain_lines
+
+
+class _ArchitectureConnection:
+    """Answers load_architecture's query with one catalog row, counting the queries."""
+
+    def __init__(self, rows):
+        self.rows, self.queries = rows, 0
+
+    async def execute(self, query, params=None):
+        self.queries += 1
+        return self
+
+    async def fetchall(self):
+        return self.rows
+
+
+async def test_cached_architecture_when_found_then_second_lookup_skips_the_database():
+    row = default_architectures()[LLAMA_8B].model_dump()
+    conn = _ArchitectureConnection([row])
+    compute_fit._architectures.clear()
+
+    first = await compute_fit.cached_architecture(conn, LLAMA_8B)
+    second = await compute_fit.cached_architecture(conn, LLAMA_8B.upper())
+
+    assert first is not None and second is first
+    assert conn.queries == 1
+
+
+async def test_cached_architecture_when_unknown_then_asked_again_next_time():
+    conn = _ArchitectureConnection([])
+    compute_fit._architectures.clear()
+
+    await compute_fit.cached_architecture(conn, "acme/unknown")
+    await compute_fit.cached_architecture(conn, "acme/unknown")
+
+    assert conn.queries == 2

@@ -146,6 +146,14 @@ def test_kubeconfig_when_ca_file_relative_then_read_next_to_the_config(tmp_path)
     assert creds.ca_pem == "FILE CA"
 
 
+def test_kubeconfig_when_token_file_relative_then_read_next_to_the_config(tmp_path):
+    (tmp_path / "token").write_text("file-token\n")
+
+    creds = credentials_from_kubeconfig(_kubeconfig(tmp_path, user={"tokenFile": "token"}))
+
+    assert creds.token == "file-token"
+
+
 def test_kubeconfig_when_insecure_skip_tls_verify_then_insecure(tmp_path):
     cluster = {"server": "https://k:6443", "insecure-skip-tls-verify": True}
 

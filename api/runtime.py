@@ -1,0 +1,82 @@
+"""What the chat endpoints share for the life of the app: graph runs, auth, vault, limits.
+
+Started in the app's lifespan: it installs the process-wide graph resources (settings, the
+app's pool, the embedder) so that every node uses the app's pool, compiles the graph once
+with the Postgres checkpointer, and closes the runs a dead process left behind. When the
+database is not reachable at start-up the app still starts (``/ready`` says 503) and the
+graph is compiled on the first chat request instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+import core.resources
+from api.auth import LOCAL_NOTICE, TokenVerifier
+from api.limits import RateLimiter
+from api.metrics import observe_run_event
+from api.vault import Vault
+from core.embeddings import get_embedder
+from core.resources import Resources, install
+from core.settings import Settings
+from graph.checkpointer import compile_with_postgres
+from graph.runs import RunManager, sweep_stale_runs
+
+logger = logging.getLogger(__name__)
+
+_STARTUP_TIMEOUT_S = 15.0
+
+
+class ChatRuntime:
+    """The chat API's long-lived parts; one per app."""
+
+    def __init__(self, settings: Settings) -> None:
+        """Build the parts that need no database."""
+        self.settings = settings
+        self.verifier = TokenVerifier(settings)
+        self.vault = Vault(settings.vault_master_key)
+        self.limiter = RateLimiter(
+            settings.rate_limit_per_minute, enabled=settings.rate_limit_enabled
+        )
+        self.pool: AsyncConnectionPool[Any] | None = None
+        self._resources: Resources | None = None
+        self._runs: RunManager | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self, pool: AsyncConnectionPool[Any]) -> None:
+        """Install the graph's resources, compile the graph and sweep stale runs."""
+        self.pool = pool
+        self._resources = Resources(self.settings, pool, get_embedder(self.settings))
+        install(self._resources)
+        if not self.settings.auth_enabled:
+            logger.warning(LOCAL_NOTICE)
+        try:
+            await asyncio.wait_for(self.runs(), timeout=_STARTUP_TIMEOUT_S)
+            await asyncio.wait_for(sweep_stale_runs(pool), timeout=_STARTUP_TIMEOUT_S)
+        except Exception as exc:  # the database may come later; chat requests retry
+            logger.warning("chat runtime not ready at start-up: %s", type(exc).__name__)
+
+    async def runs(self) -> RunManager:
+        """Return the run manager, compiling the graph on first use."""
+        if self._runs is not None:
+            return self._runs
+        async with self._lock:
+            if self._runs is None:
+                if self.pool is None:
+                    raise RuntimeError("the chat runtime has not been started")
+                graph = await compile_with_postgres(self.pool)
+                self._runs = RunManager(self.pool, graph, on_event=observe_run_event)
+        return self._runs
+
+    async def stop(self) -> None:
+        """Cancel local runs (they record themselves as failed) and release resources."""
+        if self._runs is not None:
+            await self._runs.shutdown()
+        # Another app in this process (tests run several) may have installed its own since.
+        if getattr(core.resources, "_installed", None) is self._resources:
+            install(None)
+        await self.verifier.aclose()

@@ -1,0 +1,82 @@
+"""Offline plan turn, server-side: Postgres checkpointer against InMemorySaver, same turns.
+
+Usage: .venv/bin/python bench/graph_turn.py [--turns 40]
+Target: full offline turn ≤ 150 ms p50; Postgres / InMemory ≤ 1.5×.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+
+from langchain_core.messages import HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
+
+from bench.common import bench_settings, prepared_database, summary_ms, write_results
+from core.db import create_pool
+from core.embeddings import get_embedder
+from core.resources import Resources, install
+from graph.builder import builder
+from graph.checkpointer import compile_with_postgres
+from graph.context import Context
+
+REQUESTS = (
+    "Deploy Llama 3.1 70B for inference for 50 users on AWS or GCP, budget $6k/month",
+    "Serve Mistral 7B with 8k context for 20 users on GCP",
+    "Set up Stable Diffusion XL serving",
+    "Fine-tune a 7B model with LoRA and track experiments with MLflow",
+    "We need to train a computer vision model for object detection, budget $2,000/month",
+)
+
+
+async def _time_turns(graph, turns: int) -> list[float]:
+    samples = []
+    for i in range(turns):
+        text = REQUESTS[i % len(REQUESTS)]
+        config = {"configurable": {"thread_id": str(uuid.uuid4())}}
+        started = time.perf_counter()
+        state = await graph.ainvoke({"messages": [HumanMessage(text)]}, config, context=Context())
+        samples.append(time.perf_counter() - started)
+        assert state["decision"] == "plan", text
+    return samples
+
+
+async def main(turns: int) -> None:
+    settings = bench_settings()
+    url = prepared_database(settings)
+    pool = create_pool(url, settings)
+    await pool.open()
+    install(Resources(settings, pool, get_embedder(settings)))
+    try:
+        postgres = await compile_with_postgres(pool)
+        memory = builder.compile(checkpointer=InMemorySaver())
+        await _time_turns(memory, len(REQUESTS))  # warm: model load, vocabulary, plans
+        # Interleave the two so that machine noise falls on both alike.
+        pg_samples, mem_samples = [], []
+        for _ in range(turns // len(REQUESTS)):
+            pg_samples += await _time_turns(postgres, len(REQUESTS))
+            mem_samples += await _time_turns(memory, len(REQUESTS))
+    finally:
+        install(None)
+        await pool.close()
+    pg, mem = summary_ms(pg_samples), summary_ms(mem_samples)
+    ratio = pg["p50_ms"] / mem["p50_ms"]
+    print(f"{'checkpointer':<14}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}{'n':>6}")
+    for name, row in (("postgres", pg), ("in-memory", mem)):
+        print(
+            f"{name:<14}{row['p50_ms']:>10.1f}{row['p95_ms']:>10.1f}{row['mean_ms']:>10.1f}"
+            f"{row['n']:>6}"
+        )
+    print(
+        f"postgres / in-memory p50 ratio: {ratio:.2f}x (target <= 1.5x); "
+        f"offline turn p50 {pg['p50_ms']:.1f} ms (target <= 150 ms)"
+    )
+    write_results("graph_turn", {"postgres": pg, "in_memory": mem, "ratio_p50": round(ratio, 3)})
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--turns", type=int, default=40)
+    asyncio.run(main(parser.parse_args().turns))

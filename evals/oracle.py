@@ -1,0 +1,376 @@
+"""The numeric oracle: recompute a plan's numbers from the catalog files, trusting none of them.
+
+For a planning turn it re-derives, independently of the plan builder, the validator and the
+compute search's SQL:
+
+- the sizing (``tools.sizing`` is the reference formula; the workload is read from the spec
+  with the planner's documented defaults), compared with the plan's sizing summary, whose
+  breakdown is at tensor parallel 1 and whose ``per_gpu_gb`` is at its stated degree;
+- each recommended instance: in the catalog, on-demand price as listed, monthly = hourly × 730,
+  and fitting the sizing at some TP ≤ its GPU count with 90 % of each GPU's memory usable;
+- the monthly cost (compute + storage + network) and whether it is within the budget;
+- that no instance satisfying the plan's own constraints (providers and regions from the spec,
+  CUDA GPUs only, an on-demand price, the memory the sizing needs) is cheaper than the first
+  recommendation. Ties are allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from agents.schemas import DeploymentPlan, WorkloadSpec
+from evals.catalog import Catalog, Instance
+from tools.sizing import (
+    TP_DEGREES,
+    Workload,
+    estimate_memory,
+    estimate_non_llm_memory,
+    find_architecture,
+    tensor_parallel_supported,
+)
+
+HOURS_PER_MONTH = 730
+GPU_MEMORY_UTILIZATION = 0.9
+# The planner's stated policies (say so in every plan's assumptions); kept here on purpose, not
+# imported, so that a change to them shows up as an oracle failure until it is agreed.
+DEFAULT_MIN_GPU_GB = 16.0  # a GPU job with no model to size needs at least this per GPU
+STORAGE_USD_PER_GB_MONTH = 0.08
+MIN_STORAGE_GB = 100
+NETWORK_MONTHLY_USD = 500 * 0.09
+TRAINING_CONTEXT, INFERENCE_CONTEXT, DEFAULT_FINE_TUNING = 2048, 4096, "lora"
+MONEY_TOLERANCE = 0.02
+PRICE_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class Check:
+    """One recomputed fact and whether the plan agrees with it."""
+
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+@dataclass
+class OracleResult:
+    """Every check made on one plan."""
+
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """Say whether every check passed."""
+        return all(c.passed for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        """Return the failed checks."""
+        return [c for c in self.checks if not c.passed]
+
+    def add(self, name: str, passed: bool, detail: str = "") -> None:
+        """Record one check."""
+        self.checks.append(Check(name, bool(passed), detail))
+
+
+@dataclass(frozen=True)
+class Need:
+    """GPU memory a model needs: breakdown at TP 1 and per-GPU need at each usable degree."""
+
+    model_id: str
+    weights_gb: float
+    kv_cache_gb: float
+    total_gb: float
+    per_gpu_by_tp: dict[int, float]
+
+
+def reference_workload(spec: WorkloadSpec) -> Workload:
+    """Read the workload from the spec, with the defaults the planner documents."""
+    training = spec.task_type in ("training", "fine_tuning")
+    if spec.task_type == "fine_tuning":
+        task = spec.model_needs.fine_tuning_method or DEFAULT_FINE_TUNING
+    else:
+        task = "training" if spec.task_type == "training" else "inference"
+    users = spec.scale.concurrent_sequences or spec.scale.concurrent_users or 1
+    return Workload(
+        task=task,  # type: ignore[arg-type]
+        dtype=spec.precision or ("bf16" if training else "native"),
+        context_length=spec.scale.context_length
+        or (TRAINING_CONTEXT if training else INFERENCE_CONTEXT),
+        concurrent_sequences=1 if training else users,
+    )
+
+
+def reference_need(model_id: str, spec: WorkloadSpec, catalog: Catalog) -> Need | None:
+    """Size ``model_id`` for the spec's workload; None when the catalogs cannot size it."""
+    workload = reference_workload(spec)
+    try:
+        arch = find_architecture(model_id, catalog.architectures)
+        if arch is None:
+            model = catalog.models.get(model_id)
+            if model is None or not model.params_billion:
+                return None
+            sized = estimate_non_llm_memory(model.params_billion, workload, model_id=model_id)
+            return Need(model_id, sized.weights_gb, 0.0, sized.total_vram_gb, {1: sized.per_gpu_gb})
+        per_gpu: dict[int, float] = {}
+        for tp in TP_DEGREES:
+            if workload.task == "inference" and not tensor_parallel_supported(arch, tp):
+                continue
+            per_gpu[tp] = estimate_memory(arch, workload, tensor_parallel=tp).per_gpu_gb
+        base = estimate_memory(arch, workload, tensor_parallel=1)
+    except ValueError:  # ambiguous id, or a workload the model cannot run (full FT on int4)
+        return None
+    return Need(model_id, base.weights_gb, base.kv_cache_gb, base.total_vram_gb, per_gpu)
+
+
+def fitting_degree(
+    instance: Instance, need: Need | None, min_gb_per_gpu: float | None
+) -> int | None:
+    """Return the smallest TP at which the instance holds the need (0 when no model is sized).
+
+    None when it does not fit. A fractional GPU offers only its slice, at TP 1.
+    """
+    if instance.gpu_memory_gb_total <= 0:
+        return None
+    per_gpu = instance.gpu_memory_gb_per_gpu
+    total = instance.gpu_memory_gb_total
+    slice_gb = min(per_gpu, total) if per_gpu else total
+    if min_gb_per_gpu is not None and slice_gb < min_gb_per_gpu:
+        return None
+    if need is None:
+        return 0
+    if instance.gpu_count >= 1:
+        for tp in sorted(need.per_gpu_by_tp):
+            usable = (per_gpu or 0.0) * GPU_MEMORY_UTILIZATION
+            if instance.gpu_count >= tp and need.per_gpu_by_tp[tp] <= usable + 1e-9:
+                return tp
+        return None
+    if instance.gpu_count > 0 and 1 in need.per_gpu_by_tp:
+        usable = instance.gpu_memory_gb_total * GPU_MEMORY_UTILIZATION
+        return 1 if need.per_gpu_by_tp[1] <= usable + 1e-9 else None
+    return None
+
+
+def _allowed(instance: Instance, spec: WorkloadSpec) -> bool:
+    providers = {p.lower() for p in spec.providers}
+    regions = {r.lower() for r in spec.regions}
+    if providers and instance.provider.lower() not in providers:
+        return False
+    return not regions or instance.region.lower() in regions
+
+
+def candidates(
+    spec: WorkloadSpec, need: Need | None, catalog: Catalog
+) -> list[tuple[Instance, float]]:
+    """Return every instance satisfying the plan's constraints, with its monthly price."""
+    found = []
+    for inst in catalog.instances.values():
+        if inst.price_hourly_usd is None or not _allowed(inst, spec):
+            continue
+        if spec.gpu_needed is False:
+            # CPU-only: any instance, with RAM for the model when one was sized.
+            if need is not None and (inst.memory_gb or 0.0) < need.total_gb:
+                continue
+        else:
+            if not catalog.is_cuda(inst):
+                continue
+            floor = spec.min_vram_gb or (None if need else DEFAULT_MIN_GPU_GB)
+            if fitting_degree(inst, need, floor) is None:
+                continue
+        found.append((inst, round(inst.price_hourly_usd * HOURS_PER_MONTH, 2)))
+    return found
+
+
+def _close(actual: float, expected: float, rel: float = 0.002, floor: float = 0.01) -> bool:
+    return abs(actual - expected) <= max(floor, rel * abs(expected))
+
+
+def expected_model_ok(model_id: str, spec: WorkloadSpec, catalog: Catalog) -> tuple[bool, str]:
+    """Say whether the sized model is the one the spec calls for (named, or closest in size)."""
+    named = spec.model_needs.named_models
+    if named:
+        wanted = named[0].lower()
+        ok = model_id.lower() in (wanted, f"{wanted}-instruct")
+        return ok, f"sized {model_id}, asked for {named[0]}"
+    size = spec.model_needs.size_billion_params
+    if not size:
+        return True, ""
+    sizes = {
+        mid: arch.params_billion_total
+        for mid, arch in catalog.architectures.items()
+        if arch.params_billion_total
+        and not arch.is_moe
+        and (catalog.models.get(mid) and catalog.models[mid].pipeline_tag == "text-generation")
+    }
+    if model_id not in sizes:
+        return False, f"sized {model_id}: not a dense text-generation model of the catalog"
+    best = min(abs(p - size) for p in sizes.values())
+    got = abs(sizes[model_id] - size)
+    return got <= best + 1e-9, f"sized {model_id} ({sizes[model_id]:g}B) for {size:g}B"
+
+
+def _check_sizing(plan: DeploymentPlan, need: Need | None, result: OracleResult) -> None:
+    sizing = plan.sizing
+    if sizing is None:
+        return
+    if need is None:
+        result.add("sizing", False, f"{sizing.model_id}: the catalogs cannot size this model")
+        return
+    tp = sizing.tensor_parallel
+    pairs = [
+        ("weights_gb", sizing.weights_gb, need.weights_gb),
+        ("kv_cache_gb", sizing.kv_cache_gb, need.kv_cache_gb),
+        ("total_vram_gb", sizing.total_vram_gb, need.total_gb),
+        (
+            "breakdown",
+            sizing.weights_gb + sizing.kv_cache_gb + sizing.overhead_gb,
+            sizing.total_vram_gb,
+        ),
+    ]
+    if tp in need.per_gpu_by_tp:
+        pairs.append((f"per_gpu_gb@tp{tp}", sizing.per_gpu_gb, need.per_gpu_by_tp[tp]))
+    else:
+        result.add("sizing", False, f"tensor parallel {tp} does not split {need.model_id}")
+    wrong = [f"{n} {a:.3f} ≠ {e:.3f}" for n, a, e in pairs if not _close(a, e, floor=0.02)]
+    result.add("sizing", not wrong, "; ".join(wrong) or f"{need.model_id} at tp{tp}")
+
+
+def _check_instances(
+    plan: DeploymentPlan,
+    need: Need | None,
+    spec: WorkloadSpec,
+    catalog: Catalog,
+    result: OracleResult,
+) -> list[Instance]:
+    rows: list[Instance] = []
+    for rec in plan.gpu_recommendations:
+        inst = catalog.instances.get((rec.provider, rec.instance_type, rec.region))
+        label = f"{rec.provider}/{rec.instance_type}/{rec.region}"
+        if inst is None or inst.price_hourly_usd is None:
+            result.add("price", False, f"{label}: not in the catalog with an on-demand price")
+            continue
+        rows.append(inst)
+        monthly = round(inst.price_hourly_usd * HOURS_PER_MONTH, 2)
+        price_ok = abs(rec.price_hourly_usd - inst.price_hourly_usd) <= PRICE_TOLERANCE
+        monthly_ok = abs(rec.price_monthly_usd - monthly) <= 0.01
+        result.add(
+            "price",
+            price_ok and monthly_ok,
+            f"{label}: ${rec.price_hourly_usd}/h, ${rec.price_monthly_usd}/month; "
+            f"catalog ${inst.price_hourly_usd}/h → ${monthly}/month",
+        )
+        if spec.gpu_needed is False:
+            result.add("cpu_only", not inst.gpu_model, f"{label} has {inst.gpu_model} GPUs")
+            continue
+        tp = fitting_degree(inst, need, spec.min_vram_gb or (None if need else DEFAULT_MIN_GPU_GB))
+        result.add(
+            "fits",
+            catalog.is_cuda(inst) and tp is not None,
+            f"{label}: {inst.gpu_count:g}× {inst.gpu_model} does not hold the need",
+        )
+    prices = [r.price_monthly_usd for r in plan.gpu_recommendations]
+    result.add("order", prices == sorted(prices), f"monthly prices in plan order: {prices}")
+    if rows and plan.sizing is not None and need is not None and spec.gpu_needed is not False:
+        best = fitting_degree(rows[0], need, None)
+        result.add(
+            "tensor_parallel",
+            best == plan.sizing.tensor_parallel,
+            f"plan says tp{plan.sizing.tensor_parallel}; smallest fitting on "
+            f"{rows[0].label} is tp{best}",
+        )
+    return rows
+
+
+def _check_cost(
+    plan: DeploymentPlan,
+    spec: WorkloadSpec,
+    need: Need | None,
+    top: Instance | None,
+    pool: list[tuple[Instance, float]],
+    result: OracleResult,
+) -> None:
+    weights = need.weights_gb if (need is not None and plan.sizing is not None) else 0.0
+    storage = round(max(MIN_STORAGE_GB, round(3 * weights)) * STORAGE_USD_PER_GB_MONTH, 2)
+    overhead = storage + NETWORK_MONTHLY_USD
+    hourly = top.price_hourly_usd if top is not None else None
+    compute = round(hourly * HOURS_PER_MONTH, 2) if hourly else 0.0
+    total = round(compute + overhead, 2)
+    cost = plan.cost_estimate
+    if cost is None:
+        result.add("cost", not plan.gpu_recommendations, "the plan has no cost estimate")
+        return
+    wrong = [
+        f"{name} {got:,.2f} ≠ {want:,.2f}"
+        for name, got, want in (
+            ("compute", cost.compute_monthly_usd, compute),
+            ("storage", cost.storage_monthly_usd, storage),
+            ("network", cost.network_monthly_usd, NETWORK_MONTHLY_USD),
+            ("total", cost.total_monthly_usd, total),
+        )
+        if abs(got - want) > MONEY_TOLERANCE
+    ]
+    result.add("cost", not wrong, "; ".join(wrong) or f"total ${total:,.2f}/month")
+    budget = spec.budget_monthly_usd
+    if budget is None:
+        return
+    within = total <= budget + 1e-9
+    affordable = [i for i, monthly in pool if monthly + overhead <= budget + 1e-9]
+    says_so = any("budget" in w.lower() for w in plan.warnings)
+    if cost.within_budget is not within:
+        result.add(
+            "budget",
+            False,
+            f"plan says within_budget={cost.within_budget}; ${total:,.2f} vs ${budget:,.0f}",
+        )
+    elif affordable and not within:
+        result.add("budget", False, f"over budget although {affordable[0].label} fits within it")
+    elif not affordable and not says_so:
+        result.add("budget", False, "nothing fits the budget and the plan does not say so")
+    else:
+        result.add("budget", True, f"${total:,.2f} vs ${budget:,.0f}")
+
+
+def check_plan(plan: DeploymentPlan, spec: WorkloadSpec, catalog: Catalog) -> OracleResult:
+    """Recompute the plan's numbers from the catalogs and compare."""
+    result = OracleResult()
+    need = None
+    if plan.sizing is not None and plan.sizing.model_id:
+        need = reference_need(plan.sizing.model_id, spec, catalog)
+        ok, detail = expected_model_ok(plan.sizing.model_id, spec, catalog)
+        result.add("sized_model", ok, detail)
+    elif (
+        spec.gpu_needed is not False
+        and (spec.model_needs.named_models or spec.model_needs.size_billion_params)
+        and spec.domain in ("llm", "multimodal")
+    ):
+        result.add("sizing", False, "the spec names a language model but the plan has no sizing")
+    _check_sizing(plan, need, result)
+    rows = _check_instances(plan, need, spec, catalog, result)
+    pool = candidates(spec, need, catalog)
+    top = rows[0] if rows else None
+    cheapest = min(pool, key=lambda item: item[1], default=None)
+    if top is None:
+        result.add(
+            "cheapest",
+            cheapest is None,
+            f"no instance recommended, but {cheapest[0].label} fits" if cheapest else "",
+        )
+    elif cheapest is not None and top.price_hourly_usd is not None:
+        top_monthly = round(top.price_hourly_usd * HOURS_PER_MONTH, 2)
+        result.add(
+            "cheapest",
+            top_monthly <= cheapest[1] + 0.005,
+            f"{cheapest[0].label} fits at ${cheapest[1]:,.2f}/month, cheaper than "
+            f"{top.label} at ${top_monthly:,.2f}",
+        )
+    _check_cost(plan, spec, need, top, pool, result)
+    return result
+
+
+def failed_names(results: Iterable[OracleResult]) -> dict[str, int]:
+    """Count failed checks by name over many plans."""
+    counts: dict[str, int] = {}
+    for res in results:
+        for check in res.failures:
+            counts[check.name] = counts.get(check.name, 0) + 1
+    return counts

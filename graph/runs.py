@@ -1,0 +1,384 @@
+"""Run lifecycle: one graph run per chat message, persisted as events and fanned out live.
+
+A run is a row in ``chat.runs`` (a partial unique index allows one ``running`` run per
+thread, so a thread has one writer and its checkpoint history never forks) and an
+asyncio task independent of any client connection. Each streamed chunk becomes an event
+``(seq, event, data)``: inserted into ``chat.run_events`` first, then pushed to the
+in-process listeners, so a client that reconnects reads ``seq > last`` from the table and
+then continues live without a gap or a duplicate. Another replica, which has no listeners
+for the run, polls the table instead. Event names: metadata, status, optimizer, tool,
+token, clarification, plan, error, end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from langchain_core.messages import HumanMessage
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from core.db import as_user
+from graph.context import Context
+from graph.run_events import (
+    FAILED_MESSAGE,
+    STREAM_MODES,
+    RunEvent,
+    TurnOutcome,
+    map_chunk,
+    outcome_from_state,
+    terminal_event,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class ThreadNotFoundError(LookupError):
+    """The thread does not exist, or belongs to someone else (RLS hides it)."""
+
+
+class ActiveRunError(RuntimeError):
+    """Another run of the same thread is still in progress."""
+
+
+class RunHub:
+    """In-process fan-out of live events to the listeners of each run."""
+
+    def __init__(self) -> None:
+        """Start with no live runs."""
+        self._listeners: dict[str, set[asyncio.Queue[RunEvent]]] = {}
+
+    def open(self, run_id: str) -> None:
+        """Register a run that this process executes."""
+        self._listeners.setdefault(run_id, set())
+
+    def close(self, run_id: str) -> None:
+        """Forget a finished run; its listeners already received ``end``."""
+        self._listeners.pop(run_id, None)
+
+    def subscribe(self, run_id: str) -> asyncio.Queue[RunEvent] | None:
+        """Return a queue of the run's future events, or None when it is not live here."""
+        listeners = self._listeners.get(run_id)
+        if listeners is None:
+            return None
+        queue: asyncio.Queue[RunEvent] = asyncio.Queue()
+        listeners.add(queue)
+        return queue
+
+    def unsubscribe(self, run_id: str, queue: asyncio.Queue[RunEvent]) -> None:
+        """Stop delivering to ``queue``."""
+        self._listeners.get(run_id, set()).discard(queue)
+
+    def publish(self, run_id: str, event: RunEvent) -> None:
+        """Deliver ``event`` to every listener of the run."""
+        for queue in self._listeners.get(run_id, ()):
+            queue.put_nowait(event)
+
+
+@dataclass
+class StartedRun:
+    """A run that was accepted: its id and the task that executes it."""
+
+    run_id: str
+    task: asyncio.Task[TurnOutcome]
+
+
+class RunManager:
+    """Start runs, execute them in the background, and let clients follow their events."""
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Any],
+        graph: Any,
+        *,
+        on_event: Callable[[RunEvent], None] | None = None,
+        heartbeat_s: float = 10.0,
+        poll_s: float = 0.25,
+    ) -> None:
+        """Bind the manager to the app's pool and compiled graph."""
+        self.pool = pool
+        self.graph = graph
+        self.hub = RunHub()
+        self._on_event = on_event
+        self._heartbeat_s = heartbeat_s
+        self._poll_s = poll_s
+        self._tasks: dict[str, asyncio.Task[TurnOutcome]] = {}
+
+    async def start(
+        self, user_id: str, thread_id: str, message: str, context: Context
+    ) -> StartedRun:
+        """Claim the thread's single writer slot and run the graph on ``message``.
+
+        Raises:
+            ThreadNotFoundError: The caller has no such thread.
+            ActiveRunError: A run of this thread is still in progress.
+
+        """
+        try:
+            async with as_user(self.pool, user_id) as conn:
+                found = await (
+                    await conn.execute(
+                        "update chat.threads set updated_at = now(),"
+                        " title = coalesce(title, %s)"
+                        " where id = %s and deleted_at is null returning id",
+                        (
+                            message.strip().splitlines()[0][:80] if message.strip() else None,
+                            thread_id,
+                        ),
+                    )
+                ).fetchone()
+                if found is None:
+                    raise ThreadNotFoundError(thread_id)
+                row = await (
+                    await conn.execute(
+                        "insert into chat.runs (thread_id, user_id) values (%s, %s) returning id",
+                        (thread_id, user_id),
+                    )
+                ).fetchone()
+        except psycopg.errors.UniqueViolation as exc:
+            raise ActiveRunError(thread_id) from exc
+        assert row is not None
+        run_id = str(row["id"])
+        self.hub.open(run_id)
+        task = asyncio.create_task(
+            self._execute(user_id, thread_id, run_id, message, context), name=f"run-{run_id}"
+        )
+        self._tasks[run_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(run_id, None))
+        return StartedRun(run_id, task)
+
+    async def _insert(
+        self, conn: psycopg.AsyncConnection[Any], user_id: str, run_id: str, event: RunEvent
+    ) -> None:
+        await conn.execute(
+            "insert into chat.run_events (run_id, seq, user_id, event, data)"
+            " values (%s, %s, %s, %s, %s)",
+            (run_id, event.seq, user_id, event.event, Jsonb(event.data)),
+        )
+
+    def _deliver(self, run_id: str, event: RunEvent) -> None:
+        self.hub.publish(run_id, event)
+        if self._on_event is not None:
+            try:
+                self._on_event(event)
+            except Exception:  # metrics must never break a run
+                logger.exception("run event observer failed")
+
+    async def _heartbeat(self, user_id: str, run_id: str) -> None:
+        # A long LLM call emits nothing for a while; the heartbeat tells the sweeper of any
+        # replica that this run is still alive.
+        while True:
+            await asyncio.sleep(self._heartbeat_s)
+            with contextlib.suppress(Exception):
+                async with as_user(self.pool, user_id) as conn:
+                    await conn.execute(
+                        "update chat.runs set heartbeat_at = now() where id = %s", (run_id,)
+                    )
+
+    async def _execute(
+        self, user_id: str, thread_id: str, run_id: str, message: str, context: Context
+    ) -> TurnOutcome:
+        seq = 0
+        ended = False
+
+        async def emit(event: str, data: dict[str, Any]) -> None:
+            nonlocal seq
+            seq += 1
+            item = RunEvent(seq, event, data)
+            async with as_user(self.pool, user_id) as conn:
+                await self._insert(conn, user_id, run_id, item)
+            self._deliver(run_id, item)
+
+        async def finish(status: str, outcome: TurnOutcome, error: str | None) -> None:
+            nonlocal seq
+            final_name, final_data = terminal_event(run_id, outcome)
+            final = RunEvent(seq + 1, final_name, final_data)
+            end = RunEvent(
+                seq + 2, "end", {"status": status, "response_type": outcome.response_type}
+            )
+            seq += 2
+            # The end event and the status change commit together: whoever sees the run
+            # finished also finds its end event in the table.
+            async with as_user(self.pool, user_id) as conn:
+                await self._insert(conn, user_id, run_id, final)
+                await self._insert(conn, user_id, run_id, end)
+                await conn.execute(
+                    "update chat.runs set status = %s, error = %s, finished_at = now(),"
+                    " heartbeat_at = now() where id = %s",
+                    (status, error, run_id),
+                )
+            self._deliver(run_id, final)
+            self._deliver(run_id, end)
+            nonlocal ended
+            ended = True
+
+        heartbeat = asyncio.create_task(self._heartbeat(user_id, run_id))
+        config: dict[str, Any] = {
+            "configurable": {"thread_id": thread_id},
+            "metadata": {"run_id": run_id},
+        }
+        try:
+            await emit(
+                "metadata",
+                {"run_id": run_id, "thread_id": thread_id, "request_id": context.request_id},
+            )
+            async for mode, chunk in self.graph.astream(
+                {"messages": [HumanMessage(message)]},
+                config,
+                context=context,
+                stream_mode=STREAM_MODES,
+            ):
+                for name, data in map_chunk(mode, chunk):
+                    await emit(name, data)
+            snapshot = await self.graph.aget_state(config)
+            outcome = outcome_from_state(dict(snapshot.values))
+            await finish("done", outcome, None)
+            return outcome
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(
+                    finish("failed", TurnOutcome("error", FAILED_MESSAGE), "cancelled")
+                )
+            raise
+        except Exception as exc:
+            # Provider errors can quote parts of a key: log the type, keep the text at DEBUG.
+            logger.warning("run %s failed: %s", run_id, type(exc).__name__)
+            logger.debug("run %s failure detail", run_id, exc_info=True)
+            outcome = TurnOutcome("error", FAILED_MESSAGE)
+            try:
+                await finish("failed", outcome, type(exc).__name__)
+            except Exception:
+                logger.warning("run %s: could not record its failure", run_id)
+            return outcome
+        finally:
+            heartbeat.cancel()
+            if not ended:
+                # The end could not be stored (database gone): still release the listeners;
+                # the sweeper records the failure once the heartbeat goes stale.
+                self.hub.publish(run_id, RunEvent(seq + 1, "end", {"status": "failed"}))
+            self.hub.close(run_id)
+
+    async def _events_after(self, user_id: str, run_id: str, after: int) -> list[RunEvent]:
+        async with as_user(self.pool, user_id) as conn:
+            rows = await (
+                await conn.execute(
+                    "select seq, event, data from chat.run_events"
+                    " where run_id = %s and seq > %s order by seq",
+                    (run_id, after),
+                )
+            ).fetchall()
+        return [RunEvent(r["seq"], r["event"], r["data"]) for r in rows]
+
+    async def _still_running(self, user_id: str, run_id: str) -> bool:
+        async with as_user(self.pool, user_id) as conn:
+            row = await (
+                await conn.execute("select status from chat.runs where id = %s", (run_id,))
+            ).fetchone()
+        return row is not None and row["status"] == "running"
+
+    async def follow(self, user_id: str, run_id: str, after: int = 0) -> AsyncIterator[RunEvent]:
+        """Yield the run's events with ``seq > after``: stored ones, then live, up to ``end``."""
+        # Subscribe before reading the table, so that nothing committed in between is lost;
+        # the seq check drops what both paths deliver.
+        queue = self.hub.subscribe(run_id)
+        last = after
+        try:
+            for item in await self._events_after(user_id, run_id, last):
+                last = item.seq
+                yield item
+                if item.event == "end":
+                    return
+            while True:
+                if queue is not None:
+                    item = await queue.get()
+                    if item.seq <= last:
+                        continue
+                    last = item.seq
+                    yield item
+                    if item.event == "end":
+                        return
+                    continue
+                # The run executes in another process: poll its events.
+                await asyncio.sleep(self._poll_s)
+                running = await self._still_running(user_id, run_id)
+                for item in await self._events_after(user_id, run_id, last):
+                    last = item.seq
+                    yield item
+                    if item.event == "end":
+                        return
+                if not running:
+                    return
+        finally:
+            if queue is not None:
+                self.hub.unsubscribe(run_id, queue)
+
+    async def shutdown(self, timeout_s: float = 5.0) -> None:
+        """Cancel the runs still executing here; each records itself as failed."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout_s)
+
+
+async def sweep_stale_runs(pool: AsyncConnectionPool[Any], stale_after_s: float = 60.0) -> int:
+    """Mark runs whose process died (stale heartbeat) as failed, with ``error`` and ``end``.
+
+    Runs as the app's login role so it sees every user's runs; each claim is an atomic
+    update, so replicas starting together never close the same run twice.
+
+    Returns:
+        How many runs were closed.
+
+    """
+    async with pool.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "select id, user_id from chat.runs where status = 'running'"
+                " and heartbeat_at < now() - make_interval(secs => %s)",
+                (stale_after_s,),
+            )
+        ).fetchall()
+    closed = 0
+    for row in rows:
+        run_id, user_id = str(row["id"]), str(row["user_id"])
+        async with as_user(pool, user_id) as conn:
+            claimed = await (
+                await conn.execute(
+                    "update chat.runs set status = 'failed', error = 'interrupted',"
+                    " finished_at = now() where id = %s and status = 'running'"
+                    " and heartbeat_at < now() - make_interval(secs => %s) returning id",
+                    (run_id, stale_after_s),
+                )
+            ).fetchone()
+            if claimed is None:
+                continue
+            top = await (
+                await conn.execute(
+                    "select coalesce(max(seq), 0) as n from chat.run_events where run_id = %s",
+                    (run_id,),
+                )
+            ).fetchone()
+            seq = int(top["n"]) if top else 0
+            for offset, (name, data) in enumerate(
+                [
+                    ("error", {"code": "run_interrupted", "message": FAILED_MESSAGE}),
+                    ("end", {"status": "failed", "response_type": "error"}),
+                ],
+                start=1,
+            ):
+                await conn.execute(
+                    "insert into chat.run_events (run_id, seq, user_id, event, data)"
+                    " values (%s, %s, %s, %s, %s)",
+                    (run_id, seq + offset, user_id, name, Jsonb(data)),
+                )
+        closed += 1
+    if closed:
+        logger.warning("closed %d interrupted run(s)", closed)
+    return closed

@@ -1,0 +1,1 @@
+"""Test doubles for LLM providers: a scripted fake chat model and an OpenAI-compatible server."""

@@ -1,0 +1,266 @@
+import pytest
+
+from agents import architect, plan_builder, validator
+from agents.schemas import (
+    CostEstimate,
+    DeploymentPlan,
+    GpuRecommendation,
+    SizingSummary,
+    WorkloadSpec,
+)
+from evals import oracle
+from evals.catalog import Catalog, Instance
+from evals.oracle import check_plan, fitting_degree, reference_need
+from tools.sizing import default_architectures
+
+LLAMA_8B = "meta-llama/Llama-3.1-8B-Instruct"
+
+
+def _instance(name, price, *, gpu="L4", count=1.0, per_gpu=24.0, provider="aws", region="r1"):
+    total = per_gpu * count if count >= 1 else per_gpu * count
+    return Instance(
+        provider=provider,
+        instance_type=name,
+        region=region,
+        gpu_model=gpu,
+        gpu_count=count,
+        gpu_memory_gb_per_gpu=per_gpu if gpu else None,
+        gpu_memory_gb_total=total if gpu else 0.0,
+        memory_gb=64.0,
+        price_hourly_usd=price,
+        spot_price_hourly_usd=None,
+    )
+
+
+def _catalog(*instances):
+    return Catalog(
+        instances={i.key: i for i in instances},
+        gpu_vendors={"L4": "NVIDIA", "A100": "NVIDIA", "MI300X": "AMD"},
+        models={},
+        charts={},
+        architectures={LLAMA_8B: default_architectures()[LLAMA_8B]},
+    )
+
+
+def _rec(inst, monthly=None):
+    hourly = inst.price_hourly_usd
+    return GpuRecommendation(
+        provider=inst.provider,
+        instance_type=inst.instance_type,
+        region=inst.region,
+        gpu_model=inst.gpu_model or "none",
+        gpu_count=inst.gpu_count,
+        vram_total_gb=inst.gpu_memory_gb_total,
+        price_hourly_usd=hourly,
+        price_monthly_usd=round(hourly * 730, 2) if monthly is None else monthly,
+        why="test",
+    )
+
+
+def _plan(recs, *, total=None, within=None, warnings=(), sizing=None, storage=8.0):
+    compute = recs[0].price_monthly_usd if recs else 0.0
+    return DeploymentPlan(
+        understanding="test",
+        sizing=sizing,
+        gpu_recommendations=recs,
+        cost_estimate=CostEstimate(
+            compute_monthly_usd=compute,
+            storage_monthly_usd=storage,
+            network_monthly_usd=45.0,
+            total_monthly_usd=round(compute + storage + 45.0, 2) if total is None else total,
+            within_budget=within,
+        ),
+        warnings=list(warnings),
+    )
+
+
+VISION = WorkloadSpec(task_type="inference", domain="vision", gpu_needed=True)
+CHEAP = _instance("cheap", 0.70)
+MID = _instance("mid", 1.00)
+DEAR = _instance("dear", 2.00, gpu="A100", per_gpu=40.0)
+
+
+def _failed(result):
+    return {c.name for c in result.failures}
+
+
+def test_correct_plan_then_every_check_passes():
+    catalog = _catalog(CHEAP, MID, DEAR)
+
+    result = check_plan(_plan([_rec(CHEAP), _rec(MID), _rec(DEAR)]), VISION, catalog)
+
+    assert result.passed, result.failures
+
+
+def test_reversed_ranking_then_order_and_cheapest_fail():
+    catalog = _catalog(CHEAP, MID, DEAR)
+
+    result = check_plan(_plan([_rec(DEAR), _rec(MID), _rec(CHEAP)]), VISION, catalog)
+
+    assert {"order", "cheapest"} <= _failed(result)
+
+
+def test_cheaper_fitting_instance_left_out_then_cheapest_fails():
+    catalog = _catalog(CHEAP, MID, DEAR)
+
+    result = check_plan(_plan([_rec(MID), _rec(DEAR)]), VISION, catalog)
+
+    assert _failed(result) == {"cheapest"}
+    assert "aws/cheap/r1" in result.failures[0].detail
+
+
+def test_cheaper_non_cuda_or_too_small_instances_then_not_candidates():
+    amd = _instance("amd", 0.10, gpu="MI300X", per_gpu=192.0)
+    slice_ = _instance("slice", 0.05, count=0.25)  # a 6 GB slice: under the 16 GB floor
+    catalog = _catalog(CHEAP, amd, slice_)
+
+    result = check_plan(_plan([_rec(CHEAP)]), VISION, catalog)
+
+    assert result.passed, result.failures
+
+
+def test_provider_filter_then_other_providers_not_candidates():
+    gcp = _instance("gcp-cheap", 0.10, provider="gcp")
+    spec = VISION.model_copy(update={"providers": ["aws"]})
+
+    result = check_plan(_plan([_rec(CHEAP)]), spec, _catalog(CHEAP, gcp))
+
+    assert result.passed, result.failures
+
+
+def test_monthly_price_not_hourly_times_730_then_price_fails():
+    result = check_plan(_plan([_rec(CHEAP, monthly=400.0)], total=453.0), VISION, _catalog(CHEAP))
+
+    assert "price" in _failed(result)
+
+
+def test_cost_total_wrong_then_cost_fails():
+    result = check_plan(_plan([_rec(CHEAP)], total=99.0), VISION, _catalog(CHEAP))
+
+    assert _failed(result) == {"cost"}
+
+
+def test_instance_not_in_catalog_then_price_fails():
+    ghost = _instance("ghost", 0.01)
+
+    result = check_plan(_plan([_rec(ghost)]), VISION, _catalog(CHEAP))
+
+    assert "price" in _failed(result)
+
+
+@pytest.mark.parametrize(
+    ("within", "warnings", "ok"),
+    [
+        (False, ["nothing fits the $400/month budget"], True),
+        (False, [], False),  # nothing fits and the plan does not say so
+        (True, ["nothing fits the $400/month budget"], False),  # claims to be within
+    ],
+)
+def test_budget_nothing_fits_then_plan_must_say_so(within, warnings, ok):
+    spec = VISION.model_copy(update={"budget_monthly_usd": 400.0})
+
+    result = check_plan(
+        _plan([_rec(CHEAP)], within=within, warnings=warnings), spec, _catalog(CHEAP)
+    )
+
+    assert ("budget" not in _failed(result)) is ok
+
+
+def test_over_budget_although_an_instance_fits_then_budget_fails():
+    spec = VISION.model_copy(update={"budget_monthly_usd": 700.0})
+    catalog = _catalog(CHEAP, MID)
+    plan = _plan([_rec(MID)], within=False, warnings=["over the budget"])
+
+    result = check_plan(plan, spec, catalog)
+
+    assert {"budget", "cheapest"} <= _failed(result)
+
+
+def test_llama_8b_needs_two_l4_then_tp2_is_the_fit():
+    spec = WorkloadSpec(
+        task_type="inference",
+        domain="llm",
+        gpu_needed=True,
+        model_needs={"named_models": [LLAMA_8B]},
+        scale={"concurrent_users": 10, "concurrent_sequences": 10},
+    )
+    catalog = _catalog()
+    need = reference_need(LLAMA_8B, spec, catalog)
+
+    assert need is not None and need.weights_gb == pytest.approx(16.06, abs=0.01)
+    assert fitting_degree(_instance("one", 1.0), need, None) is None
+    assert fitting_degree(_instance("two", 2.0, count=2), need, None) == 2
+
+
+def _llama_plan(spec, inst, **changes):
+    need = reference_need(LLAMA_8B, spec, _catalog(inst))
+    tp = fitting_degree(inst, need, None)
+    sizing = SizingSummary(
+        model_id=LLAMA_8B,
+        precision="bf16",
+        weights_gb=need.weights_gb,
+        kv_cache_gb=need.kv_cache_gb,
+        overhead_gb=need.total_gb - need.weights_gb - need.kv_cache_gb,
+        total_vram_gb=need.total_gb,
+        tensor_parallel=tp,
+        per_gpu_gb=need.per_gpu_by_tp[tp],
+    ).model_copy(update=changes)
+    return _plan([_rec(inst)], sizing=sizing, storage=8.0)
+
+
+def test_sizing_recomputed_then_a_wrong_weight_fails_and_the_right_one_passes():
+    spec = WorkloadSpec(
+        task_type="inference",
+        domain="llm",
+        gpu_needed=True,
+        model_needs={"named_models": [LLAMA_8B]},
+        scale={"concurrent_users": 10, "concurrent_sequences": 10},
+    )
+    two_l4 = _instance("two", 2.0, count=2)
+    catalog = _catalog(two_l4)
+
+    good = check_plan(_llama_plan(spec, two_l4), spec, catalog)
+    bad = check_plan(_llama_plan(spec, two_l4, weights_gb=8.0), spec, catalog)
+
+    assert good.passed, good.failures
+    assert "sizing" in _failed(bad)
+
+
+def test_stated_tensor_parallel_not_the_smallest_fit_then_flagged():
+    spec = WorkloadSpec(
+        task_type="inference",
+        domain="llm",
+        gpu_needed=True,
+        model_needs={"named_models": [LLAMA_8B]},
+        scale={"concurrent_users": 1},
+    )
+    four_l4 = _instance("four", 4.0, count=4)
+    plan = _llama_plan(spec, four_l4)
+    need = reference_need(LLAMA_8B, spec, _catalog(four_l4))
+    plan.sizing.tensor_parallel, plan.sizing.per_gpu_gb = 4, need.per_gpu_by_tp[4]
+
+    result = check_plan(plan, spec, _catalog(four_l4))
+
+    assert "tensor_parallel" in _failed(result)
+
+
+def test_size_only_spec_then_sized_model_must_be_closest_in_size():
+    catalog = Catalog.load()
+    spec = WorkloadSpec(model_needs={"size_billion_params": 8.03})
+
+    ok, _ = oracle.expected_model_ok(LLAMA_8B, spec, catalog)
+    far, detail = oracle.expected_model_ok("meta-llama/Llama-3.1-70B-Instruct", spec, catalog)
+
+    assert ok and not far and "70" in detail
+
+
+def test_oracle_policies_then_match_the_planners_stated_ones():
+    # The oracle keeps its own copies on purpose; a drift must be a deliberate decision.
+    assert oracle.DEFAULT_MIN_GPU_GB == architect.DEFAULT_MIN_GPU_GB
+    assert oracle.STORAGE_USD_PER_GB_MONTH == plan_builder.STORAGE_USD_PER_GB_MONTH
+    assert oracle.MIN_STORAGE_GB == plan_builder.MIN_STORAGE_GB
+    assert oracle.NETWORK_MONTHLY_USD == pytest.approx(
+        plan_builder.NETWORK_EGRESS_GB * plan_builder.NETWORK_USD_PER_GB
+    )
+    assert oracle.GPU_MEMORY_UTILIZATION == validator.GPU_MEMORY_UTILIZATION
+    assert oracle.HOURS_PER_MONTH == plan_builder.HOURS_PER_MONTH
