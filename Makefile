@@ -38,7 +38,12 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/tools.py
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.run_all
+
+# The full offline eval (make test runs it too, through tests/integration/test_eval_offline.py).
+eval: $(STAMP)
+	$(BIN)/stack8s eval
 
 clean:
 	rm -rf $(VENV) .stack8s .mypy_cache .ruff_cache

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,6 +45,7 @@ PIPELINE_TAGS = {
     "multimodal": "image-text-to-text",
     "image_generation": "text-to-image",
     "speech": "automatic-speech-recognition",
+    "tabular": "time-series-forecasting",
 }
 HF_QUERIES = {
     "llm": "instruction-tuned chat language model for text generation",
@@ -55,7 +58,19 @@ HF_QUERIES = {
 }
 # A vision or tabular job with no model named: a mid-range GPU is the usual floor.
 DEFAULT_MIN_GPU_GB = 16
+# A CPU-only deployment with nothing else said: a small general-purpose VM.
+CPU_ONLY_MIN_VCPU = 4
+CPU_ONLY_MIN_RAM_GB = 16
 FINE_TUNING_DEFAULT = "lora"
+# Share of GPU memory a serving engine may use (vLLM's default), as in compute and validation.
+GPU_MEMORY_UTILIZATION = 0.9
+
+
+def params_from_name(model_id: str) -> float | None:
+    """Read a parameter count in billions from a model's name ("jailbreak-7b" → 7)."""
+    name = model_id.split("/")[-1].lower()
+    match = re.search(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)b(?![a-z0-9])", name)
+    return float(match[1]) if match else None
 
 
 def sizing_task(spec: WorkloadSpec) -> str:
@@ -98,9 +113,13 @@ def workload_args(spec: WorkloadSpec) -> dict[str, Any]:
 
 
 async def representative_model(
-    conn: AsyncConnection[Any], size_billion: float, *, fine_tuning: bool
+    conn: AsyncConnection[Any],
+    size_billion: float,
+    *,
+    fine_tuning: bool,
+    licenses: list[str] | None = None,
 ) -> str | None:
-    """Return the catalog LLM closest in size, preferring base weights for fine-tuning."""
+    """Return the catalog LLM closest in size (and allowed licence), base weights to fine-tune."""
     row = await (
         await conn.execute(
             """
@@ -108,12 +127,13 @@ async def representative_model(
             join hf.models m using (model_id)
             where m.pipeline_tag = 'text-generation'
               and a.params_billion_total is not null and not a.is_moe
+              and (%s::text[] is null or m.license = any(%s))
             order by abs(a.params_billion_total - %s),
                      (a.model_id ilike '%%instruct%%' or a.model_id ilike '%%chat%%') = %s,
                      a.model_id
             limit 1
             """,
-            (size_billion, fine_tuning),
+            (licenses or None, licenses or None, size_billion, fine_tuning),
         )
     ).fetchone()
     return row["model_id"] if row else None
@@ -137,6 +157,11 @@ def compute_args(
 ) -> dict[str, Any]:
     """Build the compute search for the spec (and the model when one was sized)."""
     args: dict[str, Any] = {"gpu_needed": spec.gpu_needed is not False, "top_k": 5}
+    if spec.gpu_needed is False:
+        # Sizing and fit are GPU maths; a CPU plan filters on vCPUs and RAM instead.
+        model_id = None
+        ram = max(CPU_ONLY_MIN_RAM_GB, math.ceil(sizing["total_vram_gb"]) if sizing else 0)
+        args.update(min_vcpu=CPU_ONLY_MIN_VCPU, min_ram_gb=ram)
     if spec.providers:
         args["providers"] = spec.providers
     if spec.regions:
@@ -159,8 +184,9 @@ def hf_args(spec: WorkloadSpec) -> dict[str, Any]:
     if spec.model_needs.named_models:
         words.insert(0, spec.model_needs.named_models[0].split("/")[-1])
     args: dict[str, Any] = {"query": " ".join(words), "top_k": 5}
-    if domain in PIPELINE_TAGS:
-        args["pipeline_tag"] = PIPELINE_TAGS[domain]
+    tag = spec.model_needs.pipeline_tag or PIPELINE_TAGS.get(domain)
+    if tag:
+        args["pipeline_tag"] = tag
     if spec.model_needs.license_allow_list:
         args["license_filter"] = spec.model_needs.license_allow_list
     return args
@@ -174,12 +200,18 @@ def offline_next_calls(
     if "local" not in done:
         calls = [_call("local", "local_cluster", {})]
         if model_id:
-            calls.append(
-                _call("sizing", "vram_sizing", {"model_id": model_id, **workload_args(spec)})
-            )
+            args = {"model_id": model_id, **workload_args(spec)}
+            # Used by the tool only when the catalogs have no facts on the model.
+            if (size := params_from_name(model_id)) is not None:
+                args["params_billion"] = size
+            calls.append(_call("sizing", "vram_sizing", args))
         return calls
     results = results_by_call(work)
     sizing = results["sizing"].artifact if "sizing" in results else None
+    if "sizing" in results and results["sizing"].status == "error":
+        # A model that cannot be sized cannot filter instances; search by the generic floor
+        # and let the plan say the model was not sized.
+        model_id = None
     if "compute" not in done:
         calls = [
             _call(
@@ -192,7 +224,15 @@ def offline_next_calls(
         for i, (query, _purpose) in enumerate(stack_queries(spec, engine)):
             calls.append(_call(f"chart-{i}", "k8s_chart_search", {"query": query, "top_k": 1}))
         return calls
-    compute = results["compute"].artifact or {}
+    if results["compute"].status == "error" and "compute-generic" not in done:
+        # The model is sized (from its stated size) but unknown to the instance fit: filter
+        # on the memory the sizing asks for instead.
+        floor = math.ceil(sizing["per_gpu_gb"] / GPU_MEMORY_UTILIZATION) if sizing else None
+        args = compute_args(spec, None, with_budget=True, sizing=sizing)
+        if floor and spec.gpu_needed is not False:
+            args["min_vram_per_gpu_gb"] = max(floor, spec.min_vram_gb or 0)
+        return [_call("compute-generic", "compute_search", args)]
+    compute = (results.get("compute-generic") or results["compute"]).artifact or {}
     if "compute-any-budget" not in done and spec.budget_monthly_usd and not compute.get("results"):
         return [
             _call(
@@ -202,6 +242,19 @@ def offline_next_calls(
             )
         ]
     return []
+
+
+def skipped_tools(work: Sequence[AnyMessage]) -> dict[str, str]:
+    """Return the tools whose every call this turn failed, with the first failure's text."""
+    failed: dict[str, str] = {}
+    succeeded: set[str] = set()
+    for message in work:
+        if isinstance(message, ToolMessage) and message.name:
+            if message.status == "error":
+                failed.setdefault(message.name, str(message.content).strip())
+            else:
+                succeeded.add(message.name)
+    return {name: reason for name, reason in failed.items() if name not in succeeded}
 
 
 def collect_results(
@@ -231,10 +284,11 @@ def collect_results(
         return by_name.get(name) if name else None
 
     return {
+        "skipped": skipped_tools(work),
         "assumptions": workload_assumptions(spec),
         "local": artifact("local", "local_cluster"),
         "sizing": artifact("sizing", "vram_sizing"),
-        "compute": artifact("compute", "compute_search"),
+        "compute": artifact("compute-generic") or artifact("compute", "compute_search"),
         "compute_without_budget": artifact("compute-any-budget"),
         "hf": artifact("hf", "hf_model_search"),
         "charts": charts,

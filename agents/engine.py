@@ -40,6 +40,13 @@ def choose_engine(spec: WorkloadSpec) -> EngineChoice:
             "backends) with dynamic batching and per-model GPU placement",
             (("kserve", "runs the Triton inference service on Kubernetes"),),
         )
+    if spec.domain == "tabular":
+        return EngineChoice(
+            "Triton",
+            "Triton's FIL and Python backends serve tree models (XGBoost, LightGBM) and "
+            "forecasting models on CPU or GPU with dynamic batching",
+            (("kserve", "runs the Triton inference service on Kubernetes"),),
+        )
     if spec.gpu_needed is False:
         return EngineChoice(
             "Ollama",
@@ -67,6 +74,8 @@ PLATFORM_CHARTS = {
     "mlflow": ("mlflow", "tracks experiments, parameters and model versions"),
     "monitoring": ("kube-prometheus-stack", "collects GPU and service metrics, with Grafana"),
     "vector_db": ("milvus", "stores embeddings for retrieval"),
+    "milvus": ("milvus", "stores embeddings for retrieval"),
+    "qdrant": ("qdrant", "stores embeddings for retrieval"),
     "ray": ("kuberay-operator", "runs Ray clusters for distributed jobs"),
     "airflow": ("airflow", "schedules batch pipelines"),
     "jupyterhub": ("jupyterhub", "notebooks for the team"),
@@ -82,7 +91,7 @@ def stack_queries(spec: WorkloadSpec, engine: EngineChoice) -> list[tuple[str, s
         queries.append(("gpu-operator", "installs NVIDIA drivers and the device plugin"))
     queries.extend(engine.chart_queries)
     needs = list(spec.kubernetes_needs)
-    if spec.task_type == "rag" and "vector_db" not in needs:
+    if spec.task_type == "rag" and not {"vector_db", "milvus", "qdrant"} & set(needs):
         needs.append("vector_db")
     if engine.engine in ("vLLM", "Triton", "TEI") and "monitoring" not in needs:
         needs.append("monitoring")

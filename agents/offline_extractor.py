@@ -30,11 +30,23 @@ PROVIDER_WORDS = {
 # Ordered: the first family whose words appear decides, so specific words come first.
 TASK_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("fine_tuning", ("fine-tun", "finetun", "fine tun", "qlora", "lora", "sft", "instruction-tun")),
-    ("training", ("train from scratch", "pretrain", "pre-train", "training", "train ")),
-    ("rag", ("rag ", "retrieval augmented", "retrieval-augmented", "chat with our docs")),
-    ("embedding", ("embedding", "embed ", "semantic search", "vector search")),
+    ("training", ("train from scratch", "pretrain", "pre-train", "training", r"train\b")),
+    ("rag", (r"rag\b", "retrieval augmented", "retrieval-augmented", "chat with our docs")),
+    ("embedding", ("embedding", r"embed\b", "semantic search", "vector search")),
     ("batch", ("batch job", "batch inference", "offline processing", "nightly batch")),
-    ("inference", ("inference", "serve", "serving", "deploy", "host", "chatbot", "api for")),
+    (
+        "inference",
+        (
+            "inference",
+            r"serv(e|es|ed|ing)\b",
+            "deploy",
+            r"host(s|ed|ing)?\b",
+            "chatbot",
+            "api for",
+            "transcrib",
+            "caption",
+        ),
+    ),
 )
 
 DOMAIN_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -51,7 +63,10 @@ DOMAIN_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "diffusion",
         ),
     ),
-    ("multimodal", ("vision language", "vision-language", "multimodal", "vlm", "llava")),
+    (
+        "multimodal",
+        ("vision language", "vision-language", "multimodal", "vlm", "llava"),
+    ),
     ("speech", ("speech", "whisper", "asr", "transcri", "text to speech", "tts", "audio")),
     ("embeddings", ("embedding", "semantic search", "vector search", "sentence similarity")),
     (
@@ -65,7 +80,7 @@ DOMAIN_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "detection model",
             "resnet",
             "vision model",
-            "images",
+            r"images\b",
         ),
     ),
     ("tabular", ("tabular", "xgboost", "time series", "forecast")),
@@ -77,6 +92,7 @@ DOMAIN_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "chat",
             "llama",
             "mistral",
+            "mixtral",
             "qwen",
             "gpt",
             "gemma",
@@ -84,7 +100,6 @@ DOMAIN_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "assistant",
             "deepseek",
             "phi-",
-            "tokens",
         ),
     ),
 )
@@ -92,7 +107,10 @@ DOMAIN_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 KUBERNETES_WORDS = {
     "mlflow": ("mlflow", "experiment tracking"),
     "monitoring": ("monitoring", "prometheus", "grafana", "observability", "metrics"),
-    "vector_db": ("vector db", "vector database", "milvus", "qdrant", "weaviate", "pgvector"),
+    # A vector database the user names wins over the default one.
+    "qdrant": ("qdrant",),
+    "milvus": ("milvus",),
+    "vector_db": ("vector db", "vector database", "weaviate", "pgvector"),
     "ray": ("ray cluster", "kuberay", " ray "),
     "airflow": ("airflow",),
     "jupyterhub": ("jupyter",),
@@ -112,6 +130,11 @@ PRECISION_PATTERNS = (
 _BUDGET = re.compile(
     rf"(?:\$\s*{_NUMBER}\s*(k|thousand|m)?|{_NUMBER}\s*(k|thousand)?\s*(?:usd|dollars|\$))"
     r"(\s*(?:/|per|a)\s*(?:hour|hr|h\b|month|mo\b|year|yr))?",
+    re.IGNORECASE,
+)
+_BUDGET_CUE = re.compile(
+    r"\b(budget|spend|afford|under|below|at most|up to|max(imum)?|no more than|cap|limit|"
+    r"cost(s|ing)?)\b",
     re.IGNORECASE,
 )
 _USERS = re.compile(
@@ -145,7 +168,10 @@ def _to_number(raw: str) -> float:
 
 
 def _normalise(text: str) -> str:
-    return " " + re.sub(r"[\s_/\-]+", " ", text.lower()).strip() + " "
+    # Sentence punctuation after a name ("...70B." or "(Llama 3.1 8B)") must not hide it; dots
+    # inside names ("3.1") stay.
+    text = re.sub(r"[.,;:!?'\")\]]+(?=\s|$)|(?<=\s)[(\[\"']+|^[(\[\"']+", " ", text.lower())
+    return " " + re.sub(r"[\s_/\-]+", " ", text).strip() + " "
 
 
 @dataclass(frozen=True)
@@ -205,8 +231,10 @@ class Reading:
 
 
 def _first_family(text: str, families: Sequence[tuple[str, tuple[str, ...]]]) -> str | None:
+    # Words match at a word start ("retrain" is not "train"); entries are regex fragments so a
+    # few can also demand a word end ("servers" is not "serve").
     for name, words in families:
-        if any(word in text for word in words):
+        if any(re.search(r"(?<![a-z0-9])" + word, text) for word in words):
             return name
     return None
 
@@ -226,12 +254,18 @@ def read_message(text: str, models: ModelIndex, known_regions: frozenset[str]) -
         values["model_needs.named_models"] = named
     if re.search(r"\b(cpu only|cpu-only|no gpus?|without (a )?gpus?)\b", lowered):
         values["gpu_needed"] = False
-    elif re.search(r"\b(gpus?|cuda|vram|h100|a100|l4|l40s|a10g?|t4|h200|b200)\b", lowered):
+    elif re.search(r"\b(gpus?|cuda|vram|(h100|a100|l4|l40s|a10g?|t4|h200|b200)s?)\b", lowered):
         values["gpu_needed"] = True
     for precision, pattern in PRECISION_PATTERNS:
         if re.search(pattern, lowered):
             values["precision"] = precision
             break
+    if re.search(
+        r"\b(text to speech|text-to-speech|tts|voice synthesis|speech synthesis)\b", lowered
+    ):
+        values["model_needs.pipeline_tag"] = "text-to-speech"
+    elif re.search(r"\b(transcrib\w*|speech recognition|speech to text|asr)\b", lowered):
+        values["model_needs.pipeline_tag"] = "automatic-speech-recognition"
     if "qlora" in lowered:
         values["model_needs.fine_tuning_method"] = "qlora"
     elif re.search(r"\blora\b", lowered):
@@ -264,33 +298,53 @@ def read_message(text: str, models: ModelIndex, known_regions: frozenset[str]) -
     return Reading(values)
 
 
+_NEGATED = re.compile(r"\bnot\s+(?:the\s+|a\s+|an\s+)?$", re.IGNORECASE)
+
+
+def _stated(pattern: re.Pattern[str], text: str) -> list[re.Match[str]]:
+    # "80 GB, not the 40 GB one": a value right after "not" is the one being replaced.
+    return [m for m in pattern.finditer(text) if not _NEGATED.search(text[: m.start()])]
+
+
+def _last(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    stated = _stated(pattern, text)
+    return stated[-1] if stated else None
+
+
 def _numbers(text: str, named: list[str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for match in _BUDGET.finditer(text):
+    has_budget_cue = bool(_BUDGET_CUE.search(text))
+    for match in _stated(_BUDGET, text):
         amount = _to_number(match[1] or match[3])
         scale = (match[2] or match[4] or "").lower()
         amount *= 1000 if scale in ("k", "thousand") else 1_000_000 if scale == "m" else 1
         period = (match[5] or "").lower()
+        # A price quoted in passing ("the T4 is $0.53/hour") is not a budget: without words
+        # about spending, an hourly or small bare amount is skipped.
+        hourly = "h" in period and "month" not in period
+        if not has_budget_cue and (hourly or (not period and amount < 100)):
+            continue
         if "h" in period and "month" not in period:
             amount *= 730  # a month of hours, the same convention as the price math
         elif "y" in period:
             amount /= 12
         values["budget_monthly_usd"] = round(amount, 2)
-    if m := _USERS.search(text):
+    # Within one message too, the last statement of a number wins ("50 users... make it 80").
+    if m := _last(_USERS, text):
         key = (
             "scale.concurrent_sequences"
             if m[2].lower() in ("sequences", "streams")
             else "scale.concurrent_users"
         )
         values[key] = int(_to_number(m[1]))
-    if m := _CONTEXT.search(text):
+    if m := _last(_CONTEXT, text):
         raw, kilo = (m[1], m[2]) if m[1] else (m[3], m[4])
         values["scale.context_length"] = int(_to_number(raw) * (1024 if kilo else 1))
-    if m := _RPS.search(text):
+    if m := _last(_RPS, text):
         values["scale.requests_per_second"] = _to_number(m[1])
-    if m := _TOKENS_PER_REQUEST.search(text):
+    if m := _last(_TOKENS_PER_REQUEST, text):
         values["scale.tokens_per_request"] = int(_to_number(m[1]) * (1000 if m[2] else 1))
-    if m := _VRAM.search(text):
+    if m := _last(_VRAM, text):
         values["min_vram_gb"] = _to_number(m[1])
     if not named and (m := _PARAMS.search(text)):
         values["model_needs.size_billion_params"] = _to_number(m[1])

@@ -21,6 +21,14 @@ from agents.schemas import (
 )
 
 HOURS_PER_MONTH = 730
+# How a warning names a search that failed this turn (the plan is built without its results).
+SKIPPED_SEARCHES = {
+    "hf_model_search": "model search",
+    "compute_search": "instance search",
+    "k8s_chart_search": "Helm chart search",
+    "vram_sizing": "VRAM sizing",
+    "local_cluster": "the local cluster check",
+}
 # Block storage for weights, checkpoints and caches: gp3/pd-balanced list prices are close to this.
 STORAGE_USD_PER_GB_MONTH = 0.08
 MIN_STORAGE_GB = 100
@@ -91,15 +99,19 @@ def _sizing_summary(
     tp, per_gpu = sizing["tensor_parallel"], sizing["per_gpu_gb"]
     # Show the split the first recommended instance actually runs.
     chosen_tp = (first_row or {}).get("tensor_parallel")
+    total = sizing["total_vram_gb"]
     if fit and chosen_tp and str(chosen_tp) in fit.get("per_gpu_gb_by_tp", {}):
+        # Total and per-GPU figures at the same degree: sharding replicates some memory.
         tp, per_gpu = chosen_tp, fit["per_gpu_gb_by_tp"][str(chosen_tp)]
+        total = fit.get("total_vram_gb_by_tp", {}).get(str(chosen_tp), total)
     return SizingSummary(
         model_id=sizing.get("model_id"),
         precision=sizing["dtype"],
         weights_gb=sizing["weights_gb"],
         kv_cache_gb=sizing["kv_cache_gb"],
-        overhead_gb=round(extra, 3),
-        total_vram_gb=sizing["total_vram_gb"],
+        # At TP > 1 every GPU carries its own engine overhead: the breakdown still sums.
+        overhead_gb=round(max(extra, total - sizing["weights_gb"] - sizing["kv_cache_gb"]), 3),
+        total_vram_gb=total,
         tensor_parallel=tp,
         per_gpu_gb=round(per_gpu, 3),
         assumptions=list(sizing.get("assumptions", []))[:8],
@@ -174,6 +186,9 @@ def build_plan(
         )
     elif not rows and spec.gpu_needed is not False:
         warnings.append("no instance in the catalog fits this workload")
+    for name, reason in (results.get("skipped") or {}).items():
+        what = SKIPPED_SEARCHES.get(name, f"the {name} tool")
+        warnings.append(f"{what} was skipped ({reason[:200]}); the plan is built without it")
     models = [
         ModelRecommendation(
             model_id=hit["model_id"],

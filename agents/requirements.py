@@ -54,7 +54,41 @@ def read_offline(messages: Sequence[AnyMessage], vocabulary: Vocabulary) -> Work
     readings = (
         read_message(t, vocabulary.models, vocabulary.regions) for t in user_texts(messages)
     )
-    return to_spec(merge_readings(readings))
+    return ground_domain(to_spec(merge_readings(readings)), vocabulary)
+
+
+# What kind of workload a named model implies, by its Hub task.
+DOMAIN_BY_PIPELINE_TAG: dict[str, str] = {
+    "text-generation": "llm",
+    "text2text-generation": "llm",
+    "image-text-to-text": "multimodal",
+    "image-to-text": "multimodal",
+    "text-to-image": "image_generation",
+    "image-to-image": "image_generation",
+    "text-to-video": "image_generation",
+    "automatic-speech-recognition": "speech",
+    "text-to-speech": "speech",
+    "feature-extraction": "embeddings",
+    "sentence-similarity": "embeddings",
+    "image-classification": "vision",
+    "object-detection": "vision",
+    "image-segmentation": "vision",
+    "mask-generation": "vision",
+    "depth-estimation": "vision",
+    "zero-shot-image-classification": "vision",
+    "zero-shot-object-detection": "vision",
+    "time-series-forecasting": "tabular",
+}
+
+
+def ground_domain(spec: WorkloadSpec, vocabulary: Vocabulary) -> WorkloadSpec:
+    """Let a named catalog model decide the domain: the model says more than loose words."""
+    for model_id in spec.model_needs.named_models:
+        domain = DOMAIN_BY_PIPELINE_TAG.get(vocabulary.pipeline_tags.get(model_id) or "")
+        if domain:
+            spec.domain = domain  # type: ignore[assignment]
+            break
+    return spec
 
 
 def ground_models(spec: WorkloadSpec, vocabulary: Vocabulary) -> WorkloadSpec:
@@ -99,7 +133,7 @@ async def run_requirements(
         spec = read_offline(messages, vocabulary)
         return decide(spec, rounds)
     answer = await read_with_model(chat_model, messages, rounds)
-    decision = decide(ground_models(answer.spec, vocabulary), rounds)
+    decision = decide(ground_domain(ground_models(answer.spec, vocabulary), vocabulary), rounds)
     if decision.action == "clarify" and answer.questions:
         return Decision("clarify", decision.spec, tuple(answer.questions[:MAX_QUESTIONS]))
     return decision

@@ -26,7 +26,7 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 async def _instance(conn: AsyncConnection[Any], rec: GpuRecommendation) -> dict[str, Any] | None:
     cursor = await conn.execute(
         "select price_hourly_usd, spot_price_hourly_usd, gpu_memory_gb_total, gpu_count, "
-        "gpu_model from cloud.instances "
+        "gpu_model, memory_gb from cloud.instances "
         "where provider = %s and instance_type = %s and region = %s",
         (rec.provider, rec.instance_type, rec.region),
     )
@@ -40,9 +40,12 @@ async def _existing(conn: AsyncConnection[Any], query: str, values: list[str]) -
     return {row["name"] for row in rows}
 
 
-def _fits(rec: GpuRecommendation, plan: DeploymentPlan) -> bool:
+def _fits(rec: GpuRecommendation, plan: DeploymentPlan, host_ram_gb: float | None) -> bool:
     if plan.sizing is None:
         return True
+    if rec.gpu_count == 0:
+        # A CPU-only plan holds the model in host memory.
+        return (host_ram_gb or 0.0) + 1e-6 >= plan.sizing.total_vram_gb
     return rec.vram_total_gb * GPU_MEMORY_UTILIZATION + 1e-6 >= plan.sizing.total_vram_gb
 
 
@@ -76,7 +79,7 @@ async def _check_gpus(
         rec.vram_total_gb = row["gpu_memory_gb_total"]
         rec.gpu_count = row["gpu_count"]
         rec.gpu_model = row["gpu_model"] or "none"
-        if not _fits(rec, plan):
+        if not _fits(rec, plan, row["memory_gb"]):
             warnings.append(
                 f"removed {rec.instance_type}: {rec.vram_total_gb:g} GB of GPU memory "
                 "does not hold the sizing"

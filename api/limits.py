@@ -11,8 +11,9 @@ import time
 from dataclasses import dataclass
 
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import choose_request_id
 
@@ -59,31 +60,53 @@ class RateLimiter:
 
 
 class BodySizeLimitMiddleware:
-    """Refuse request bodies over ``max_bytes`` (by Content-Length) before anyone reads them."""
+    """Refuse request bodies over ``max_bytes``, in the one error shape.
+
+    By Content-Length before anyone reads the body; a chunked body (no Content-Length) is
+    counted as it is read and refused once it passes the limit.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int = 64 * 1024) -> None:
         """Wrap ``app``."""
         self.app = app
         self.max_bytes = max_bytes
+        self._message = f"request bodies are limited to {max_bytes // 1024} KB"
+
+    def _too_large(self, scope: Scope, headers: Headers) -> JSONResponse:
+        # The request-id middleware runs first and keeps its choice in the scope.
+        state = scope.get("state") or {}
+        rid = state.get("request_id") or choose_request_id(headers.get("x-request-id"))
+        return JSONResponse(
+            {
+                "code": "payload_too_large",
+                "message": self._message,
+                "request_id": rid,
+            },
+            status_code=413,
+            headers={"X-Request-ID": rid},
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on, or answer 413 in the one error shape."""
-        if scope["type"] == "http":
-            headers = Headers(scope=scope)
-            length = headers.get("content-length", "")
-            if length.isdigit() and int(length) > self.max_bytes:
-                # The request-id middleware runs first and keeps its choice in the scope.
-                state = scope.get("state") or {}
-                rid = state.get("request_id") or choose_request_id(headers.get("x-request-id"))
-                response = JSONResponse(
-                    {
-                        "code": "payload_too_large",
-                        "message": f"request bodies are limited to {self.max_bytes // 1024} KB",
-                        "request_id": rid,
-                    },
-                    status_code=413,
-                    headers={"X-Request-ID": rid},
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await self._too_large(scope, headers)(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # FastAPI re-raises an HTTPException met while reading the body, so the
+                    # app's handler answers it in the one error shape.
+                    raise HTTPException(413, self._message)
+            return message
+
+        await self.app(scope, counting_receive, send)

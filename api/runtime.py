@@ -34,6 +34,11 @@ _STARTUP_TIMEOUT_S = 15.0
 class ChatRuntime:
     """The chat API's long-lived parts; one per app."""
 
+    sweep_every_s: float = 30.0
+    """How often stale runs are looked for after start-up: a replica that crashed and came
+    back within the staleness window, or that never comes back, leaves runs only the other
+    replicas can close."""
+
     def __init__(self, settings: Settings) -> None:
         """Build the parts that need no database."""
         self.settings = settings
@@ -46,6 +51,7 @@ class ChatRuntime:
         self._resources: Resources | None = None
         self._runs: RunManager | None = None
         self._lock = asyncio.Lock()
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self, pool: AsyncConnectionPool[Any]) -> None:
         """Install the graph's resources, compile the graph and sweep stale runs."""
@@ -59,6 +65,15 @@ class ChatRuntime:
             await asyncio.wait_for(sweep_stale_runs(pool), timeout=_STARTUP_TIMEOUT_S)
         except Exception as exc:  # the database may come later; chat requests retry
             logger.warning("chat runtime not ready at start-up: %s", type(exc).__name__)
+        self._sweeper = asyncio.create_task(self._sweep_periodically(pool))
+
+    async def _sweep_periodically(self, pool: AsyncConnectionPool[Any]) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_every_s)
+            try:
+                await sweep_stale_runs(pool)
+            except Exception as exc:  # the database may be away; the next round retries
+                logger.debug("stale-run sweep skipped: %s", type(exc).__name__)
 
     async def runs(self) -> RunManager:
         """Return the run manager, compiling the graph on first use."""
@@ -74,6 +89,8 @@ class ChatRuntime:
 
     async def stop(self) -> None:
         """Cancel local runs (they record themselves as failed) and release resources."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self._runs is not None:
             await self._runs.shutdown()
         # Another app in this process (tests run several) may have installed its own since.

@@ -5,10 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # The limit is checked in the route (413), not by the schema (which would answer 422).
 MAX_MESSAGE_BYTES = 16 * 1024
+
+
+def _no_nul(value: str | None) -> str | None:
+    # Postgres text cannot hold NUL: refuse it here (422) rather than fail in the database.
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
 
 
 class ChatStarted(BaseModel):
@@ -25,6 +32,8 @@ class MessageCreate(BaseModel):
 
     conversation_id: str | None = Field(default=None, max_length=64)
     message: str = Field(min_length=1)
+
+    _text = field_validator("conversation_id", "message")(_no_nul)
 
 
 class ChatTurnPublic(BaseModel):
@@ -79,6 +88,8 @@ class ChatRename(BaseModel):
 
     title: str = Field(min_length=1, max_length=200)
 
+    _text = field_validator("title")(_no_nul)
+
 
 class KeyCreate(BaseModel):
     """A provider API key to keep in the vault."""
@@ -86,6 +97,8 @@ class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     api_key: str = Field(min_length=8, max_length=512)
+
+    _text = field_validator("api_key")(_no_nul)
 
 
 class KeyPublic(BaseModel):

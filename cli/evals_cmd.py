@@ -20,7 +20,7 @@ from core.migrate import apply_migrations
 from core.resources import Resources, install
 from core.settings import Settings
 from evals.run import THRESHOLDS_PATH, EvalConfig, EvalOutcome, run_eval
-from evals.scenario import SCENARIO_DIR
+from evals.scenario import SCENARIO_DIR, load_scenarios
 
 DEFAULT_OUT = Path("evals/out")
 
@@ -158,6 +158,8 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     """Run the eval; exit 0 when the gate passes, 1 when a metric is under its floor."""
     config = config_from_args(args)
     check_provider(settings, config)
+    if not load_scenarios(config.scenario_dir, config.filters):
+        raise ValueError(f"no scenario matches --filter {' '.join(config.filters)}")
     if config.via_api:
         outcome = asyncio.run(run_eval(config))
     else:

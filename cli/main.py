@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from cli.evals_cmd import add_eval_parser
 from cli.login import add_login_parser
 from core.catalog_files import DATA_DIR, CatalogFileError
 from core.db import DatabaseUnavailableError, connect, database_url
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.set_defaults(handler=cmd_plan)
 
     add_login_parser(sub)
+    add_eval_parser(sub)
     return parser
 
 

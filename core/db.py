@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -93,9 +94,73 @@ def connect(url: str, *, timeout_s: float = 5.0) -> Iterator[psycopg.Connection[
         conn.close()
 
 
+class FailFastPool(AsyncConnectionPool[Any]):
+    """A connection pool that answers at once while the database is known to be down.
+
+    A plain pool makes every caller wait its full timeout when Postgres is gone, because
+    its reconnection attempts back off; an API request would hang for
+    DB_CONNECT_TIMEOUT_S. This pool remembers that its last connection attempt failed.
+    While that is so, a caller first probes the server (one probe at a time, at most one
+    every ``probe_interval_s``, the others do not wait for it) and gets
+    ``DatabaseUnavailableError`` at once if the server is still unreachable.
+    """
+
+    probe_interval_s: float = 0.5
+    """Least time between two probes while the database is down."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Create the pool; arguments as ``AsyncConnectionPool``."""
+        super().__init__(*args, **kwargs)
+        self.database_down = False
+        self._last_probe = 0.0
+        self._probing = False
+
+    async def _connect(self, timeout: float | None = None) -> Any:
+        # The one place every new pool connection is made: it tells down from up.
+        try:
+            conn = await super()._connect(timeout)
+        except Exception:
+            if not self.database_down:
+                logger.warning("database unreachable: requests fail fast until it is back")
+            self.database_down = True
+            raise
+        self.database_down = False
+        return conn
+
+    async def _probe(self) -> None:
+        now = time.monotonic()
+        if self._probing or now - self._last_probe < self.probe_interval_s:
+            return
+        self._probing, self._last_probe = True, now
+        try:
+            kwargs = dict(self.kwargs) if isinstance(self.kwargs, dict) else {}
+            kwargs["connect_timeout"] = 1
+            conn = await psycopg.AsyncConnection.connect(str(self.conninfo), **kwargs)
+            await conn.close()
+            logger.info("database reachable again")
+            self.database_down = False
+        except (psycopg.Error, OSError):  # TimeoutError is an OSError
+            pass
+        finally:
+            self._probing = False
+
+    async def getconn(self, timeout: float | None = None) -> Any:
+        """Return a connection, or raise ``DatabaseUnavailableError`` at once while it is down.
+
+        Raises:
+            DatabaseUnavailableError: The last attempt to connect failed and a probe confirms it.
+
+        """
+        if self.database_down:
+            await self._probe()
+            if self.database_down:
+                raise DatabaseUnavailableError("the database is unreachable")
+        return await super().getconn(timeout)
+
+
 def create_pool(url: str, settings: Settings) -> AsyncConnectionPool[Any]:
     """Create (unopened) the application's async connection pool."""
-    return AsyncConnectionPool(
+    return FailFastPool(
         url,
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
@@ -106,6 +171,10 @@ def create_pool(url: str, settings: Settings) -> AsyncConnectionPool[Any]:
             **connection_kwargs(),
             "connect_timeout": max(1, int(settings.db_connect_timeout_s)),
         },
+        # Give up a chain of backed-off reconnection attempts soon: the next request starts a
+        # fresh one, so the pool reconnects promptly once the database is back, however long
+        # it was away (the default keeps doubling its wait for five minutes).
+        reconnect_timeout=max(2.0, 2 * settings.db_connect_timeout_s),
         open=False,
         name="stack8s",
     )
@@ -122,6 +191,10 @@ async def as_user(
     """
     async with pool.connection() as conn, conn.transaction():
         claims = json.dumps({"sub": user_id, "role": "authenticated"})
-        await conn.execute("select set_config('request.jwt.claims', %s, true)", (claims,))
-        await conn.execute("set local role authenticated")
+        # One round trip for both: set_config('role', ..., true) is SET LOCAL ROLE.
+        await conn.execute(
+            "select set_config('request.jwt.claims', %s, true),"
+            " set_config('role', 'authenticated', true)",
+            (claims,),
+        )
         yield conn

@@ -35,6 +35,7 @@ class Instance:
     memory_gb: float | None
     price_hourly_usd: float | None
     spot_price_hourly_usd: float | None
+    vcpus: float | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -81,6 +82,7 @@ class Catalog:
                 gpu_count=_number(row["gpu_count"]) or 0.0,
                 gpu_memory_gb_per_gpu=_number(row["gpu_memory_gb_per_gpu"]),
                 gpu_memory_gb_total=_number(row["gpu_memory_gb_total"]) or 0.0,
+                vcpus=_number(row["vcpus"]),
                 memory_gb=_number(row["memory_gb"]),
                 price_hourly_usd=_number(row["price_hourly_usd"]),
                 spot_price_hourly_usd=_number(row["spot_price_hourly_usd"]),

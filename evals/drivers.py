@@ -13,8 +13,9 @@ from time import perf_counter
 from typing import Any, Protocol
 
 import httpx
-from langchain_core.callbacks import UsageMetadataCallbackHandler
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.runnables import RunnableConfig
 
 from evals.metrics import TurnOutput
@@ -44,6 +45,27 @@ class CompiledGraph(Protocol):
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         """Run the graph to the end of the turn."""
         ...
+
+
+class TokenCounter(BaseCallbackHandler):
+    """Add up the tokens every chat model call of a turn reports (``usage_metadata``).
+
+    Unlike LangChain's usage handler it does not need the provider to name its model, which
+    OpenAI-compatible servers do not all do.
+    """
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
+        """Count one call's tokens."""
+        for generations in response.generations:
+            for generation in generations:
+                if isinstance(generation, ChatGeneration) and isinstance(
+                    generation.message, AIMessage
+                ):
+                    usage = generation.message.usage_metadata
+                    self.total += int(usage["total_tokens"]) if usage else 0
 
 
 def _error(exc: BaseException) -> str:
@@ -81,7 +103,7 @@ class GraphDriver:
 
     async def send(self, conversation_id: str, text: str) -> TurnOutput:
         """Run one turn and read its outcome from the state; errors are recorded, not raised."""
-        usage = UsageMetadataCallbackHandler()
+        usage = TokenCounter()
         config: RunnableConfig = {
             "configurable": {"thread_id": conversation_id},
             "callbacks": [usage],
@@ -94,8 +116,7 @@ class GraphDriver:
         except Exception as exc:  # a failing turn is a result to score, not a crash
             return TurnOutput(decision=None, latency_s=perf_counter() - started, error=_error(exc))
         latency = perf_counter() - started
-        tokens = sum(u.get("total_tokens", 0) for u in usage.usage_metadata.values())
-        return output_from_state(state, latency, tokens or None)
+        return output_from_state(state, latency, usage.total or None)
 
 
 def questions_from_text(text: str) -> list[str]:

@@ -35,6 +35,9 @@ GPU_MEMORY_UTILIZATION = 0.9
 # The planner's stated policies (say so in every plan's assumptions); kept here on purpose, not
 # imported, so that a change to them shows up as an oracle failure until it is agreed.
 DEFAULT_MIN_GPU_GB = 16.0  # a GPU job with no model to size needs at least this per GPU
+# The planner's documented floor for a CPU-only deployment: a small general-purpose VM.
+CPU_ONLY_MIN_VCPU = 4.0
+CPU_ONLY_MIN_RAM_GB = 16.0
 STORAGE_USD_PER_GB_MONTH = 0.08
 MIN_STORAGE_GB = 100
 NETWORK_MONTHLY_USD = 500 * 0.09
@@ -168,8 +171,9 @@ def candidates(
         if inst.price_hourly_usd is None or not _allowed(inst, spec):
             continue
         if spec.gpu_needed is False:
-            # CPU-only: any instance, with RAM for the model when one was sized.
-            if need is not None and (inst.memory_gb or 0.0) < need.total_gb:
+            # CPU-only: the documented floor, with RAM for the model when one was sized.
+            ram = max(CPU_ONLY_MIN_RAM_GB, need.total_gb if need is not None else 0.0)
+            if (inst.vcpus or 0.0) < CPU_ONLY_MIN_VCPU or (inst.memory_gb or 0.0) < ram:
                 continue
         else:
             if not catalog.is_cuda(inst):
@@ -195,12 +199,14 @@ def expected_model_ok(model_id: str, spec: WorkloadSpec, catalog: Catalog) -> tu
     size = spec.model_needs.size_billion_params
     if not size:
         return True, ""
+    allowed = set(spec.model_needs.license_allow_list)
     sizes = {
         mid: arch.params_billion_total
         for mid, arch in catalog.architectures.items()
         if arch.params_billion_total
         and not arch.is_moe
         and (catalog.models.get(mid) and catalog.models[mid].pipeline_tag == "text-generation")
+        and (not allowed or catalog.models[mid].license in allowed)
     }
     if model_id not in sizes:
         return False, f"sized {model_id}: not a dense text-generation model of the catalog"
@@ -217,10 +223,13 @@ def _check_sizing(plan: DeploymentPlan, need: Need | None, result: OracleResult)
         result.add("sizing", False, f"{sizing.model_id}: the catalogs cannot size this model")
         return
     tp = sizing.tensor_parallel
+    # The plan states the total at its own TP degree: every GPU carries its engine overhead
+    # (and replicated KV heads), so the total across GPUs is per-GPU × TP.
+    total = need.per_gpu_by_tp[tp] * tp if tp in need.per_gpu_by_tp else need.total_gb
     pairs = [
         ("weights_gb", sizing.weights_gb, need.weights_gb),
         ("kv_cache_gb", sizing.kv_cache_gb, need.kv_cache_gb),
-        ("total_vram_gb", sizing.total_vram_gb, need.total_gb),
+        ("total_vram_gb", sizing.total_vram_gb, total),
         (
             "breakdown",
             sizing.weights_gb + sizing.kv_cache_gb + sizing.overhead_gb,

@@ -134,7 +134,8 @@ def _latency(results: dict[str, Any], figures: dict[str, str]) -> list[str]:
     lines = [
         "## Latency and tokens",
         "",
-        f"Per turn: p50 {_secs(m['latency_p50_s'])}, p95 {_secs(m['latency_p95_s'])}; {tokens}.",
+        f"Per turn, with {results['meta']['concurrency']} conversation(s) at once: "
+        f"p50 {_secs(m['latency_p50_s'])}, p95 {_secs(m['latency_p95_s'])}; {tokens}.",
         "",
     ]
     if "latency" in figures:
@@ -198,6 +199,12 @@ def render(results: dict[str, Any], figures: dict[str, str]) -> str:
     lines += [*_threshold_table(results["gate"]["thresholds"]), ""]
     lines += ["## The same floors over all scenarios (known failures count as failures)", ""]
     lines += [*_threshold_table(results["all"]["thresholds"]), ""]
+    if results.get("consistency") is not None:
+        lines += [
+            f"Consistency over repeats: {_pct(results['consistency'])} of the scenario "
+            "turns came out the same every time.",
+            "",
+        ]
     lines += _clarify(results["all"]["metrics"])
     lines += _categories(results, figures)
     lines += _known(results)

@@ -66,6 +66,26 @@ def fingerprint(output: TurnOutput) -> dict[str, Any]:
     }
 
 
+def consistency(runs: Sequence[ScenarioRun]) -> float | None:
+    """Return the share of scenario turns that came out the same in every repeat.
+
+    None when each scenario ran once. A turn is the same when its fingerprint (decision,
+    spec, instances, sizing, cost, charts, engine, warnings) is.
+    """
+    by_scenario: dict[str, list[ScenarioRun]] = {}
+    for run in runs:
+        by_scenario.setdefault(run.scenario.id, []).append(run)
+    same = total = 0
+    for repeats in by_scenario.values():
+        if len(repeats) < 2:
+            continue
+        for turn in range(len(repeats[0].outputs)):
+            prints = [fingerprint(r.outputs[turn]) for r in repeats]
+            total += 1
+            same += all(p == prints[0] for p in prints[1:])
+    return same / total if total else None
+
+
 def _invariance_diff(run: ScenarioRun) -> list[dict[str, Any]]:
     """Show, for a plan that changed with its fixture, what it was and what it became."""
     if run.invariant_ok is not False or run.baseline is None:
@@ -152,6 +172,7 @@ def build_results(
         },
         "categories": {c: view([r for r in runs if r.scenario.category == c]) for c in categories},
         "known_failures": known,
+        "consistency": consistency(runs),
         "compression": ab,
         "scenarios": [
             {

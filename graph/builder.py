@@ -37,12 +37,13 @@ from agents.render import render_plan, render_questions
 from agents.requirements import run_requirements
 from agents.schemas import DeploymentPlan, WorkloadSpec
 from agents.validator import validate_plan
-from agents.vocabulary import Vocabulary, load_vocabulary
+from agents.vocabulary import Vocabulary, field_reader, load_vocabulary
 from core.resources import Resources, get_resources
 from graph.context import Context
 from graph.routing import route_after_architect, route_after_requirements
 from graph.state import InputState, State
 from tools.langchain_tools import build_tools
+from tools.optimizer import build_nli, optimize_messages
 
 logger = logging.getLogger(__name__)
 # Names the architect messages written by the fallback provider: once the primary model has
@@ -80,11 +81,34 @@ async def _vocabulary(resources: Resources) -> Vocabulary:
     return cached
 
 
-async def optimize(state: State) -> dict[str, Any]:
-    """Prepare this turn: reset the tool scratchpad and choose the context the LLMs read."""
-    messages: list[AnyMessage] = list(state["messages"])
-    report = {"skipped": True, "reason": "optimizer not enabled", "tokens_before": None}
-    return {"work": [], "tool_results": {}, "llm_context": messages, "optimizer_report": report}
+async def optimize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Prepare this turn: reset the tool scratchpad and compress what the LLMs will read.
+
+    The full history stays in ``messages``; ``llm_context`` is the optimized copy. The
+    optimizer runs with the offline provider too, so its effect is measured without a key.
+    """
+    resources = await get_resources()
+    context = _context(runtime)
+    reader = resources.catalog_facts.get("field_reader")
+    if reader is None:
+        reader = field_reader(await _vocabulary(resources))
+        resources.catalog_facts["field_reader"] = reader
+    async with resources.pool.connection() as conn:
+        result = await optimize_messages(
+            list(state["messages"]),
+            embedder=resources.embedder,
+            budget_tokens=context.optimizer_budget_tokens,
+            field_reader=reader,
+            nli=build_nli(resources.settings),
+            cache_conn=conn,
+        )
+    report = result.report.model_dump(mode="json")
+    return {
+        "work": [],
+        "tool_results": {},
+        "llm_context": list(result.messages),
+        "optimizer_report": report,
+    }
 
 
 async def requirements(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -136,6 +160,7 @@ async def _model_id(resources: Resources, spec: WorkloadSpec) -> str | None:
                 conn,
                 spec.model_needs.size_billion_params,
                 fine_tuning=spec.task_type in ("fine_tuning", "training"),
+                licenses=spec.model_needs.license_allow_list,
             )
     return None
 

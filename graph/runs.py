@@ -47,6 +47,20 @@ class ActiveRunError(RuntimeError):
     """Another run of the same thread is still in progress."""
 
 
+class NothingToResumeError(RuntimeError):
+    """The thread's last turn finished: there is no checkpoint with work left to do."""
+
+
+INTERRUPTED_MESSAGE = (
+    "The server running this turn stopped before it finished. Resume the turn, or send "
+    "the message again."
+)
+DB_LOST_MESSAGE = (
+    "The database became unavailable during this turn. Nothing that was saved is lost: "
+    "resume the turn, or send the message again."
+)
+
+
 class RunHub:
     """In-process fan-out of live events to the listeners of each run."""
 
@@ -109,17 +123,23 @@ class RunManager:
         self._heartbeat_s = heartbeat_s
         self._poll_s = poll_s
         self._tasks: dict[str, asyncio.Task[TurnOutcome]] = {}
+        self._recorders: set[asyncio.Task[None]] = set()
 
     async def start(
-        self, user_id: str, thread_id: str, message: str, context: Context
+        self, user_id: str, thread_id: str, message: str | None, context: Context
     ) -> StartedRun:
         """Claim the thread's single writer slot and run the graph on ``message``.
+
+        With ``message=None`` the run resumes the thread's interrupted turn from its last
+        checkpoint: nodes whose results were saved are not run again.
 
         Raises:
             ThreadNotFoundError: The caller has no such thread.
             ActiveRunError: A run of this thread is still in progress.
+            NothingToResumeError: ``message`` is None and the last turn is complete.
 
         """
+        title = message.strip().splitlines()[0][:80] if message and message.strip() else None
         try:
             async with as_user(self.pool, user_id) as conn:
                 found = await (
@@ -127,14 +147,14 @@ class RunManager:
                         "update chat.threads set updated_at = now(),"
                         " title = coalesce(title, %s)"
                         " where id = %s and deleted_at is null returning id",
-                        (
-                            message.strip().splitlines()[0][:80] if message.strip() else None,
-                            thread_id,
-                        ),
+                        (title, thread_id),
                     )
                 ).fetchone()
                 if found is None:
                     raise ThreadNotFoundError(thread_id)
+                # Only once the thread is known to be the caller's: no oracle for others'.
+                if message is None and not await self._resumable(thread_id):
+                    raise NothingToResumeError(thread_id)
                 row = await (
                     await conn.execute(
                         "insert into chat.runs (thread_id, user_id) values (%s, %s) returning id",
@@ -152,6 +172,10 @@ class RunManager:
         self._tasks[run_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(run_id, None))
         return StartedRun(run_id, task)
+
+    async def _resumable(self, thread_id: str) -> bool:
+        snapshot = await self.graph.aget_state({"configurable": {"thread_id": thread_id}})
+        return bool(snapshot.next)
 
     async def _insert(
         self, conn: psycopg.AsyncConnection[Any], user_id: str, run_id: str, event: RunEvent
@@ -182,7 +206,7 @@ class RunManager:
                     )
 
     async def _execute(
-        self, user_id: str, thread_id: str, run_id: str, message: str, context: Context
+        self, user_id: str, thread_id: str, run_id: str, message: str | None, context: Context
     ) -> TurnOutcome:
         seq = 0
         ended = False
@@ -226,10 +250,15 @@ class RunManager:
         try:
             await emit(
                 "metadata",
-                {"run_id": run_id, "thread_id": thread_id, "request_id": context.request_id},
+                {
+                    "run_id": run_id,
+                    "thread_id": thread_id,
+                    "request_id": context.request_id,
+                    "resumed": message is None,
+                },
             )
             async for mode, chunk in self.graph.astream(
-                {"messages": [HumanMessage(message)]},
+                {"messages": [HumanMessage(message)]} if message is not None else None,
                 config,
                 context=context,
                 stream_mode=STREAM_MODES,
@@ -259,10 +288,33 @@ class RunManager:
         finally:
             heartbeat.cancel()
             if not ended:
-                # The end could not be stored (database gone): still release the listeners;
-                # the sweeper records the failure once the heartbeat goes stale.
-                self.hub.publish(run_id, RunEvent(seq + 1, "end", {"status": "failed"}))
+                # The end could not be stored (database gone): still release the listeners
+                # now, and record the failure as soon as the database is back, so that the
+                # chat does not stay busy until a sweeper notices the stale heartbeat.
+                lost = {"code": "db_unavailable", "message": DB_LOST_MESSAGE, "run_id": run_id}
+                self.hub.publish(run_id, RunEvent(seq + 1, "error", lost))
+                self.hub.publish(run_id, RunEvent(seq + 2, "end", {"status": "failed"}))
+                self._record_later(user_id, run_id)
             self.hub.close(run_id)
+
+    def _record_later(self, user_id: str, run_id: str) -> None:
+        task = asyncio.create_task(self._record_when_back(user_id, run_id))
+        self._recorders.add(task)
+        task.add_done_callback(self._recorders.discard)
+
+    async def _record_when_back(self, user_id: str, run_id: str) -> None:
+        delay = 0.5
+        while True:
+            try:
+                async with as_user(self.pool, user_id) as conn:
+                    await close_interrupted_run(
+                        conn, run_id, user_id, "db_unavailable", DB_LOST_MESSAGE
+                    )
+                return
+            except Exception as exc:  # still down: try again, less and less often
+                logger.debug("run %s: failure not recorded yet (%s)", run_id, type(exc).__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     async def _events_after(self, user_id: str, run_id: str, after: int) -> list[RunEvent]:
         async with as_user(self.pool, user_id) as conn:
@@ -325,6 +377,59 @@ class RunManager:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=timeout_s)
+        # Failures still waiting for the database are left to the sweeper of the next start.
+        for recorder in list(self._recorders):
+            recorder.cancel()
+
+
+async def close_interrupted_run(
+    conn: psycopg.AsyncConnection[Any],
+    run_id: str,
+    user_id: str,
+    code: str,
+    message: str,
+    *,
+    stale_after_s: float | None = None,
+) -> bool:
+    """Mark a run that is still ``running`` as failed and append its ``error`` and ``end``.
+
+    The claim is one atomic update, so two closers never close the same run twice; with
+    ``stale_after_s`` it claims the run only if its heartbeat is at least that old.
+
+    Returns:
+        Whether this call closed the run.
+
+    """
+    stale = " and heartbeat_at < now() - make_interval(secs => %s)"
+    if stale_after_s is None:
+        stale = ""
+    params: tuple[Any, ...] = (code, run_id, stale_after_s) if stale else (code, run_id)
+    claimed = await (
+        await conn.execute(
+            "update chat.runs set status = 'failed', error = %s, finished_at = now()"
+            " where id = %s and status = 'running'" + stale + " returning id",
+            params,
+        )
+    ).fetchone()
+    if claimed is None:
+        return False
+    top = await (
+        await conn.execute(
+            "select coalesce(max(seq), 0) as n from chat.run_events where run_id = %s", (run_id,)
+        )
+    ).fetchone()
+    seq = int(top["n"]) if top else 0
+    events = [
+        ("error", {"code": code, "message": message, "run_id": run_id}),
+        ("end", {"status": "failed", "response_type": "error"}),
+    ]
+    for offset, (name, data) in enumerate(events, start=1):
+        await conn.execute(
+            "insert into chat.run_events (run_id, seq, user_id, event, data)"
+            " values (%s, %s, %s, %s, %s)",
+            (run_id, seq + offset, user_id, name, Jsonb(data)),
+        )
+    return True
 
 
 async def sweep_stale_runs(pool: AsyncConnectionPool[Any], stale_after_s: float = 60.0) -> int:
@@ -349,36 +454,16 @@ async def sweep_stale_runs(pool: AsyncConnectionPool[Any], stale_after_s: float 
     for row in rows:
         run_id, user_id = str(row["id"]), str(row["user_id"])
         async with as_user(pool, user_id) as conn:
-            claimed = await (
-                await conn.execute(
-                    "update chat.runs set status = 'failed', error = 'interrupted',"
-                    " finished_at = now() where id = %s and status = 'running'"
-                    " and heartbeat_at < now() - make_interval(secs => %s) returning id",
-                    (run_id, stale_after_s),
-                )
-            ).fetchone()
-            if claimed is None:
-                continue
-            top = await (
-                await conn.execute(
-                    "select coalesce(max(seq), 0) as n from chat.run_events where run_id = %s",
-                    (run_id,),
-                )
-            ).fetchone()
-            seq = int(top["n"]) if top else 0
-            for offset, (name, data) in enumerate(
-                [
-                    ("error", {"code": "run_interrupted", "message": FAILED_MESSAGE}),
-                    ("end", {"status": "failed", "response_type": "error"}),
-                ],
-                start=1,
+            # Staleness is checked again in the claim: the run may have beaten meanwhile.
+            if await close_interrupted_run(
+                conn,
+                run_id,
+                user_id,
+                "run_interrupted",
+                INTERRUPTED_MESSAGE,
+                stale_after_s=stale_after_s,
             ):
-                await conn.execute(
-                    "insert into chat.run_events (run_id, seq, user_id, event, data)"
-                    " values (%s, %s, %s, %s, %s)",
-                    (run_id, seq + offset, user_id, name, Jsonb(data)),
-                )
-        closed += 1
+                closed += 1
     if closed:
         logger.warning("closed %d interrupted run(s)", closed)
     return closed

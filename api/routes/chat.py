@@ -31,13 +31,20 @@ from api.schemas import (
     MessagePublic,
 )
 from api.sse import event_stream, parse_last_event_id, wants_stream
-from graph.runs import ActiveRunError, ThreadNotFoundError
+from graph.runs import (
+    ActiveRunError,
+    NothingToResumeError,
+    RunManager,
+    StartedRun,
+    ThreadNotFoundError,
+)
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["chat"])
 
 _GREETING = "Conversation started. Tell me about the AI workload you want to deploy."
 _NOT_FOUND = "no such chat"
+_NOTHING_TO_RESUME = "the last turn of this chat is complete; there is nothing to resume"
 _BUSY = "this chat is still answering the previous message; wait for it or rejoin its stream"
 _STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE when asked."},
@@ -104,8 +111,14 @@ async def post_message(
         raise HTTPException(404, _NOT_FOUND) from exc
     except ActiveRunError as exc:
         raise HTTPException(409, _BUSY) from exc
+    return await _answer(request, runs, user.id, thread_id, started)
+
+
+async def _answer(
+    request: Request, runs: RunManager, user_id: str, thread_id: str, started: StartedRun
+) -> ChatTurnPublic | EventSourceResponse:
     if wants_stream(request.headers.get("accept")):
-        return event_stream(runs.follow(user.id, started.run_id))
+        return event_stream(runs.follow(user_id, started.run_id))
     # Shielded: a client that gives up does not cancel the run.
     outcome = await asyncio.shield(started.task)
     return ChatTurnPublic(
@@ -116,6 +129,36 @@ async def post_message(
         spec=outcome.spec,
         deployment_plan=outcome.plan,
     )
+
+
+@router.post(
+    "/chat/{conversation_id}/resume",
+    response_model=ChatTurnPublic,
+    responses={**_STREAM_RESPONSES, 409: {"description": "Busy, or nothing to resume."}},
+)
+async def resume_chat(
+    conversation_id: str,
+    request: Request,
+    user: LimitedUser,
+    runtime: Runtime,
+    context: RunContext,
+) -> ChatTurnPublic | EventSourceResponse:
+    """Finish a turn that was interrupted (a crash, a database outage) from its last checkpoint.
+
+    Nodes whose results were saved are not run again. Answers like a message, streamed
+    with Accept: text/event-stream.
+    """
+    thread_id = _thread_id(conversation_id)
+    runs = await runtime.runs()
+    try:
+        started = await runs.start(user.id, thread_id, None, context)
+    except ThreadNotFoundError as exc:
+        raise HTTPException(404, _NOT_FOUND) from exc
+    except ActiveRunError as exc:
+        raise HTTPException(409, _BUSY) from exc
+    except NothingToResumeError as exc:
+        raise HTTPException(409, _NOTHING_TO_RESUME) from exc
+    return await _answer(request, runs, user.id, thread_id, started)
 
 
 @router.get("/chats", response_model=ChatList)

@@ -9,7 +9,6 @@ the report. No LLM is called.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException
@@ -22,8 +21,7 @@ from langchain_core.messages import (
 )
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from agents.offline_extractor import read_message
-from agents.vocabulary import Vocabulary, load_vocabulary
+from agents.vocabulary import field_reader, load_vocabulary
 from api.deps import AppSettings, Pool
 from core.embeddings import EmbeddingError, get_embedder
 from tools.optimizer import OptimizerReport, build_nli, optimize_messages
@@ -105,7 +103,7 @@ async def analyze(body: OptimizeRequest, pool: Pool, settings: AppSettings) -> O
                 messages,
                 embedder=embedder,
                 budget_tokens=body.budget_tokens,
-                field_reader=_field_reader(vocabulary),
+                field_reader=field_reader(vocabulary),
                 nli=build_nli(settings),
                 cache_conn=conn if settings.embeddings_cache_enabled else None,
             )
@@ -115,13 +113,6 @@ async def analyze(body: OptimizeRequest, pool: Pool, settings: AppSettings) -> O
     return OptimizeResponse(
         messages=[_from_langchain(m) for m in result.messages], report=result.report
     )
-
-
-def _field_reader(vocabulary: Vocabulary) -> Any:
-    def read(text: str) -> Mapping[str, Any]:
-        return read_message(text, vocabulary.models, vocabulary.regions).values
-
-    return read
 
 
 def _to_langchain(message: OptimizerMessage) -> BaseMessage:

@@ -88,3 +88,63 @@ async def test_compression_ab_then_reported_or_said_unavailable(resources, tmp_p
         assert ab["summary"]["turns"] == 2 and ab["summary"]["fidelity"] is not None
     else:
         assert not ab["available"] and "optimizer not available" in ab["reason"]
+
+
+@pytest.fixture
+def api_url(pg_url, ingested):
+    from api.app import create_app
+    from tests.stubs.supabase_auth import serve_asgi
+
+    app = create_app(Settings(database_url=pg_url, auth_enabled=False, _env_file=None))
+    with serve_asgi(app) as url:
+        yield url
+
+
+async def test_via_api_then_the_same_scenarios_score_through_http(api_url, tmp_path):
+    config = _config(tmp_path, filters=("fast",), via_api=True, api_url=api_url, plots=False)
+
+    outcome = await run_eval(config)
+
+    gate = outcome.results["gate"]
+    failing = [row for row in gate["thresholds"] if not row["ok"]]
+    assert outcome.passed, (
+        failing,
+        [s["turns"][-1]["failures"] for s in outcome.results["scenarios"]],
+    )
+    assert gate["metrics"]["trajectory"] is None  # the API does not show tool calls
+    assert gate["metrics"]["oracle_plans"] > 10 and gate["metrics"]["spec_accuracy"] == 1.0
+    assert outcome.results["meta"]["provider"] == "http-api"
+
+
+async def test_openai_compatible_provider_then_tokens_counted_and_plan_rechecked(
+    resources, tmp_path, adb
+):
+    from tests.stubs.openai_stub import running_stub
+    from tests.stubs.scenario import REQUEST, cheapest_fit, gpu, plan_args, planner
+
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    (scenarios / "llm.yaml").write_text(
+        "- id: stub-llama\n  category: llm\n  turns:\n"
+        f"    - user: {REQUEST}\n"
+        "      expect: {decision: plan, spec: {providers: [aws]}, plan: {providers: [aws]}}\n"
+    )
+    instance = await cheapest_fit(adb)
+    with running_stub() as stub:
+        stub.reset(planner(plan_args([gpu(instance)])))
+        config = _config(
+            tmp_path / "out",
+            provider="openai_compatible",
+            base_url=stub.base_url,
+            scenario_dir=scenarios,
+            plots=False,
+        )
+
+        outcome = await run_eval(config, resources)
+
+    metrics = outcome.results["all"]["metrics"]
+    turn = outcome.results["scenarios"][0]["turns"][0]
+    assert turn["decision"] == "plan" and turn["error"] is None
+    assert metrics["tokens_total"] > 0 and metrics["latency_p50_s"] > 0
+    assert {"vram_sizing", "compute_search"} <= set(turn["trajectory"])
+    assert metrics["groundedness"] == 1.0 and metrics["oracle_plans"] == 1

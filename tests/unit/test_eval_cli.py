@@ -80,3 +80,12 @@ def test_thresholds_with_an_unknown_metric_then_refused(tmp_path):
 
     with pytest.raises(ValueError, match="vibes"):
         load_thresholds(custom, "offline")
+
+
+def test_filter_matching_nothing_then_refused_before_any_database_work(monkeypatch):
+    import cli.evals_cmd as cmd
+
+    monkeypatch.setattr(cmd, "_prepare_database", lambda settings: pytest.fail("touched the db"))
+
+    with pytest.raises(ValueError, match="no scenario matches"):
+        cmd.cmd_eval(Settings(_env_file=None), _parse("--filter", "nothing-*"))

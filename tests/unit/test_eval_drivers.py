@@ -129,3 +129,21 @@ async def test_graph_driver_exception_then_error_recorded():
     output = await GraphDriver(FakeGraph(exc=RuntimeError("db down")), Context()).send("t", "hi")
 
     assert output.decision is None and output.error == "RuntimeError: db down"
+
+
+class ModelCallingGraph:
+    """Calls a fake chat model with the run's callbacks, as the LLM nodes do."""
+
+    async def ainvoke(self, input, config=None, **kwargs):
+        from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+
+        usage = {"input_tokens": 120, "output_tokens": 30, "total_tokens": 150}
+        model = GenericFakeChatModel(messages=iter([AIMessage("ok", usage_metadata=usage)]))
+        await model.ainvoke("hello", config=config)
+        return {"messages": [AIMessage("A few questions")], "decision": "clarify", "questions": []}
+
+
+async def test_graph_driver_with_a_model_then_tokens_counted_from_usage_metadata():
+    output = await GraphDriver(ModelCallingGraph(), Context()).send("t", "hi")
+
+    assert output.tokens == 150

@@ -195,13 +195,15 @@ def test_llama_8b_needs_two_l4_then_tp2_is_the_fit():
 def _llama_plan(spec, inst, **changes):
     need = reference_need(LLAMA_8B, spec, _catalog(inst))
     tp = fitting_degree(inst, need, None)
+    # A plan states its total at its own TP degree: per-GPU need × TP.
+    total = need.per_gpu_by_tp[tp] * tp
     sizing = SizingSummary(
         model_id=LLAMA_8B,
         precision="bf16",
         weights_gb=need.weights_gb,
         kv_cache_gb=need.kv_cache_gb,
-        overhead_gb=need.total_gb - need.weights_gb - need.kv_cache_gb,
-        total_vram_gb=need.total_gb,
+        overhead_gb=total - need.weights_gb - need.kv_cache_gb,
+        total_vram_gb=total,
         tensor_parallel=tp,
         per_gpu_gb=need.per_gpu_by_tp[tp],
     ).model_copy(update=changes)

@@ -5,7 +5,7 @@ import pytest
 from evals.catalog import Catalog
 from evals.metrics import TurnOutput, score_turn
 from evals.report import render, write_report
-from evals.results import ScenarioRun, build_results, fingerprint
+from evals.results import ScenarioRun, build_results, consistency, fingerprint
 from evals.scenario import Scenario
 
 FLOORS = {"clarify_accuracy": 1.0, "spec_accuracy": 0.95, "invariance": 1.0}
@@ -106,3 +106,12 @@ def test_fingerprint_then_model_list_and_assumptions_ignored():
     )
 
     assert fingerprint(a) == fingerprint(b)
+
+
+def test_consistency_then_share_of_turns_identical_over_repeats():
+    first, second = _run("a", "clarify"), _run("a", "plan")
+    second.repeat = 1
+    steady = [_run("b", "clarify"), _run("b", "clarify")]
+
+    assert consistency([first]) is None
+    assert consistency([first, second, *steady]) == pytest.approx(0.5)

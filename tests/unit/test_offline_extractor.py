@@ -40,12 +40,18 @@ def test_extract_when_request_is_complete_then_every_stated_field_read(catalog):
         ("budget is $6k", 6000),
         ("we can spend 6,000 USD/month", 6000),
         ("no more than $2,500 per month", 2500),
-        ("about $3/hour", 2190),
+        ("we can spend about $3/hour", 2190),
         ("$24k per year", 2000),
     ],
 )
 def test_extract_budget_when_written_with_units_then_monthly_dollars(catalog, text, budget):
     assert _spec(catalog, text).budget_monthly_usd == pytest.approx(budget)
+
+
+def test_extract_when_a_price_is_quoted_in_passing_then_not_a_budget(catalog):
+    spec = _spec(catalog, "The T4 box is $0.53/hour, which seems fine for Whisper")
+
+    assert spec.budget_monthly_usd is None
 
 
 def test_extract_when_later_message_corrects_a_value_then_latest_wins(catalog):

@@ -1,0 +1,172 @@
+"""Postgres killed (SIGKILL to the postmaster) in the middle of a turn, over real HTTP.
+
+The API runs on a dedicated embedded Postgres (tests.reliability.dedicated). While the
+database is down every request must answer 503 ``db_unavailable`` within 2 s and the
+streamed turn must end; once it is back, the chat's history is intact and the interrupted
+turn resumes from its last checkpoint, without running the nodes that had finished.
+"""
+
+import threading
+import time
+
+import httpx
+import psycopg
+import pytest
+
+from api.app import create_app
+from core.db import connect
+from core.settings import Settings
+from tests.reliability.support import parse_sse, started_nodes, wait_until
+from tests.stubs.supabase_auth import serve_asgi
+
+FAST = httpx.Timeout(2.0)
+SLOW = httpx.Timeout(60.0)
+FIRST = "Deploy Llama 3.1 8B for 20 users on AWS"
+SECOND = "Now serve Mistral 7B with 8k context for 20 users on GCP"
+
+
+@pytest.fixture(scope="module")
+def api(faultdb):
+    app = create_app(Settings(database_url=faultdb.url, _env_file=None))
+    with serve_asgi(app) as url:
+        yield url
+
+
+def _stall_chart_search(url):
+    """Hold k8s.charts locked: the turn stalls in the tools node, at its chart searches."""
+    conn = psycopg.connect(url, autocommit=False)
+    conn.execute("lock table k8s.charts in access exclusive mode")
+    return conn
+
+
+def _stream_in_background(url, body, events, done):
+    def run():
+        try:
+            with httpx.stream(
+                "POST",
+                f"{url}/api/v1/chat/message",
+                json=body,
+                headers={"Accept": "text/event-stream"},
+                timeout=SLOW,
+            ) as response:
+                for event in parse_sse(response.iter_lines()):
+                    events.append(event)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _requests_while_down(api, chat_id):
+    return {
+        "list": lambda c: c.get(f"{api}/api/v1/chats"),
+        "history": lambda c: c.get(f"{api}/api/v1/chat/{chat_id}"),
+        "start": lambda c: c.post(f"{api}/api/v1/chat/start"),
+        "message": lambda c: c.post(
+            f"{api}/api/v1/chat/message", json={"conversation_id": chat_id, "message": "hi"}
+        ),
+        "rename": lambda c: c.patch(f"{api}/api/v1/chat/{chat_id}", json={"title": "t"}),
+        "compute": lambda c: c.post(f"{api}/api/v1/tools/compute/search", json={"top_k": 1}),
+        "charts": lambda c: c.post(f"{api}/api/v1/tools/k8s/search", json={"query": "redis"}),
+    }
+
+
+def test_postgres_killed_mid_turn_then_fast_503_intact_history_and_resume(api, faultdb):
+    chat_id = httpx.post(f"{api}/api/v1/chat/start", timeout=SLOW).json()["conversation_id"]
+    first = httpx.post(
+        f"{api}/api/v1/chat/message",
+        json={"conversation_id": chat_id, "message": FIRST},
+        timeout=SLOW,
+    )
+    assert first.json()["response_type"] == "deployment_plan"
+    lock = _stall_chart_search(faultdb.url)
+    events, done = [], threading.Event()
+    _stream_in_background(api, {"conversation_id": chat_id, "message": SECOND}, events, done)
+    wait_until(
+        lambda: any(e[1] == "tool" and e[2].get("name") == "k8s_chart_search" for e in events), 30
+    )
+    time.sleep(0.3)  # the tools node is now waiting on the lock
+
+    pid = faultdb.postmaster_pid()
+    faultdb.kill()
+    killed_at = time.monotonic()
+    answers = {}
+    with httpx.Client(timeout=FAST) as client:
+        for name, send in _requests_while_down(api, chat_id).items():
+            started = time.monotonic()
+            response = send(client)  # a hang past 2 s raises ReadTimeout: the test fails
+            answers[name] = (response.status_code, response.json(), time.monotonic() - started)
+        ready = client.get(f"{api}/ready")
+    stream_ended = done.wait(timeout=5)
+    stream_end_s = time.monotonic() - killed_at
+    lock.close()
+
+    for name, (status, body, elapsed) in answers.items():
+        assert status == 503, (name, status, body)
+        assert body["code"] == "db_unavailable" and set(body) == {"code", "message", "request_id"}
+        assert elapsed < 2.0, (name, elapsed)
+    assert ready.status_code == 503
+    assert stream_ended and stream_end_s < 5, stream_end_s
+    assert [e[1] for e in events[-2:]] == ["error", "end"]
+    assert events[-2][2]["code"] == "db_unavailable" and events[-1][2]["status"] == "failed"
+    run_id = events[0][2]["run_id"]
+
+    faultdb.wait_stopped(pid)
+    faultdb.restart()
+    wait_until(lambda: httpx.get(f"{api}/ready", timeout=FAST).status_code == 200, 20)
+
+    # The run could not record its end while the database was down; it does once it is back.
+    detail = wait_until(
+        lambda: (
+            d := httpx.get(f"{api}/api/v1/chat/{chat_id}", timeout=FAST).json()
+        )["active_run_id"]
+        is None
+        and d,
+        15,
+    )
+    assert [m["role"] for m in detail["messages"]] == ["user", "assistant", "user"]
+    assert [m["content"] for m in detail["messages"][::2]] == [FIRST, SECOND]
+    assert detail["deployment_plan"] == first.json()["deployment_plan"]
+    with connect(faultdb.url) as conn:
+        stored = conn.execute(
+            "select r.status, r.error, e.event, e.data from chat.runs r"
+            " join chat.run_events e on e.run_id = r.id where r.id = %s order by e.seq desc",
+            (run_id,),
+        ).fetchall()
+    assert stored[0]["status"] == "failed" and stored[0]["error"] == "db_unavailable"
+    assert [r["event"] for r in stored[:2]] == ["end", "error"]
+    assert stored[1]["data"]["code"] == "db_unavailable"
+
+    with httpx.stream(
+        "POST",
+        f"{api}/api/v1/chat/{chat_id}/resume",
+        headers={"Accept": "text/event-stream"},
+        timeout=SLOW,
+    ) as response:
+        assert response.status_code == 200, response.read()
+        resumed = list(parse_sse(response.iter_lines()))
+
+    nodes = started_nodes(resumed)
+    assert resumed[0][2]["resumed"] is True
+    assert nodes[0] == "tools", nodes
+    assert {"optimize", "requirements"}.isdisjoint(nodes)
+    assert [e[1] for e in resumed[-2:]] == ["plan", "end"] and resumed[-1][2]["status"] == "done"
+    after = httpx.get(f"{api}/api/v1/chat/{chat_id}", timeout=SLOW).json()
+    assert [m["role"] for m in after["messages"]] == ["user", "assistant"] * 2
+    assert after["deployment_plan"] == resumed[-2][2]["plan"]
+    assert all(g["provider"] == "gcp" for g in after["deployment_plan"]["gpu_recommendations"])
+
+
+def test_resume_when_the_last_turn_finished_then_409(api):
+    chat_id = httpx.post(f"{api}/api/v1/chat/start", timeout=SLOW).json()["conversation_id"]
+    httpx.post(
+        f"{api}/api/v1/chat/message",
+        json={"conversation_id": chat_id, "message": FIRST},
+        timeout=SLOW,
+    )
+
+    response = httpx.post(f"{api}/api/v1/chat/{chat_id}/resume", timeout=SLOW)
+
+    assert response.status_code == 409 and response.json()["code"] == "conflict"
