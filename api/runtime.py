@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -24,6 +25,7 @@ from core.embeddings import get_embedder
 from core.resources import Resources, install
 from core.settings import Settings
 from graph.checkpointer import compile_with_postgres
+from graph.context import Context
 from graph.runs import RunManager, sweep_stale_runs
 
 logger = logging.getLogger(__name__)
@@ -84,8 +86,19 @@ class ChatRuntime:
                 if self.pool is None:
                     raise RuntimeError("the chat runtime has not been started")
                 graph = await compile_with_postgres(self.pool)
-                self._runs = RunManager(self.pool, graph, on_event=observe_run_event)
+                self._runs = RunManager(
+                    self.pool,
+                    graph,
+                    on_event=observe_run_event,
+                    cpu_bound=self._offline,
+                    # Measured on 2 cores (bench/load_sse.py): 4 at a time keeps a core busy
+                    # while another run waits on Postgres; more only adds contention.
+                    max_cpu_bound=2 * (os.cpu_count() or 1),
+                )
         return self._runs
+
+    def _offline(self, context: Context) -> bool:
+        return (context.llm_provider or self.settings.llm_provider) == "offline"
 
     async def stop(self) -> None:
         """Cancel local runs (they record themselves as failed) and release resources."""

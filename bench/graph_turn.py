@@ -8,19 +8,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import sys
 import time
 import uuid
+from pathlib import Path
 
-from langchain_core.messages import HumanMessage
-from langgraph.checkpoint.memory import InMemorySaver
+# `python bench/graph_turn.py` (what `make bench` runs) puts bench/ on the path, not the root.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import bench_settings, prepared_database, summary_ms, write_results
-from core.db import create_pool
-from core.embeddings import get_embedder
-from core.resources import Resources, install
-from graph.builder import builder
-from graph.checkpointer import compile_with_postgres
-from graph.context import Context
+from langchain_core.messages import HumanMessage  # noqa: E402
+from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
+
+from bench.common import bench_settings, prepared_database, summary_ms, write_results  # noqa: E402
+from core.db import create_pool  # noqa: E402
+from core.embeddings import get_embedder  # noqa: E402
+from core.resources import Resources, install  # noqa: E402
+from graph.builder import builder  # noqa: E402
+from graph.checkpointer import compile_with_postgres  # noqa: E402
+from graph.context import Context  # noqa: E402
 
 REQUESTS = (
     "Deploy Llama 3.1 70B for inference for 50 users on AWS or GCP, budget $6k/month",
@@ -46,6 +52,7 @@ async def _time_turns(graph, turns: int) -> list[float]:
 async def main(turns: int) -> None:
     settings = bench_settings()
     url = prepared_database(settings)
+    load_before = os.getloadavg()
     pool = create_pool(url, settings)
     await pool.open()
     install(Resources(settings, pool, get_embedder(settings)))
@@ -73,7 +80,20 @@ async def main(turns: int) -> None:
         f"postgres / in-memory p50 ratio: {ratio:.2f}x (target <= 1.5x); "
         f"offline turn p50 {pg['p50_ms']:.1f} ms (target <= 150 ms)"
     )
-    write_results("graph_turn", {"postgres": pg, "in_memory": mem, "ratio_p50": round(ratio, 3)})
+    print(f"load average before: {load_before} on {os.cpu_count()} CPUs")
+    write_results(
+        "graph_turn",
+        {
+            "postgres": pg,
+            "in_memory": mem,
+            "ratio_p50": round(ratio, 3),
+            "targets": {"postgres_p50_ms": 150, "ratio_p50": 1.5},
+            "machine": {
+                "cpus": os.cpu_count(),
+                "load_avg_before": [round(x, 2) for x in load_before],
+            },
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cli.evals_cmd import add_eval_parser
 from cli.login import add_login_parser
+from cli.prune import add_prune_parser
 from core.catalog_files import DATA_DIR, CatalogFileError
 from core.db import DatabaseUnavailableError, connect, database_url
 from core.embeddings import get_embedder
@@ -150,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_login_parser(sub)
     add_eval_parser(sub)
+    add_prune_parser(sub)
     return parser
 
 

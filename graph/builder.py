@@ -38,6 +38,7 @@ from agents.requirements import run_requirements
 from agents.schemas import DeploymentPlan, WorkloadSpec
 from agents.validator import validate_plan
 from agents.vocabulary import Vocabulary, field_reader, load_vocabulary
+from core.embeddings import EmbeddingError
 from core.resources import Resources, get_resources
 from graph.context import Context
 from graph.routing import route_after_architect, route_after_requirements
@@ -93,15 +94,29 @@ async def optimize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     if reader is None:
         reader = field_reader(await _vocabulary(resources))
         resources.catalog_facts["field_reader"] = reader
-    async with resources.pool.connection() as conn:
-        result = await optimize_messages(
-            list(state["messages"]),
-            embedder=resources.embedder,
-            budget_tokens=context.optimizer_budget_tokens,
-            field_reader=reader,
-            nli=build_nli(resources.settings),
-            cache_conn=conn,
-        )
+    try:
+        async with resources.pool.connection() as conn:
+            result = await optimize_messages(
+                list(state["messages"]),
+                embedder=resources.embedder,
+                budget_tokens=context.optimizer_budget_tokens,
+                field_reader=reader,
+                nli=build_nli(resources.settings),
+                cache_conn=conn,
+            )
+    except EmbeddingError as exc:
+        # No embeddings, no optimization: the turn goes on with the full history, and the
+        # report says what was skipped.
+        logger.warning("optimizer skipped: %s", type(exc).__name__)
+        return {
+            "work": [],
+            "tool_results": {},
+            "llm_context": list(state["messages"]),
+            "optimizer_report": {
+                "skipped": True,
+                "reason": "embedding service unavailable: the full history was used",
+            },
+        }
     report = result.report.model_dump(mode="json")
     return {
         "work": [],

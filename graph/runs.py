@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import traceback
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +63,14 @@ DB_LOST_MESSAGE = (
 )
 
 
+def _redacted_trace(exc: BaseException, context: Context) -> str:
+    text = "".join(traceback.format_exception(exc))
+    for secret in (context.llm_api_key, context.vaulted_api_key):
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
 class RunHub:
     """In-process fan-out of live events to the listeners of each run."""
 
@@ -97,10 +107,15 @@ class RunHub:
 
 @dataclass
 class StartedRun:
-    """A run that was accepted: its id and the task that executes it."""
+    """A run that was accepted: its id, the task that executes it, and its live events.
+
+    ``events`` (when asked for at start) was subscribed before the run began, so it holds
+    every event from ``metadata`` on: following it needs no read of the table.
+    """
 
     run_id: str
     task: asyncio.Task[TurnOutcome]
+    events: asyncio.Queue[RunEvent] | None = None
 
 
 class RunManager:
@@ -114,24 +129,43 @@ class RunManager:
         on_event: Callable[[RunEvent], None] | None = None,
         heartbeat_s: float = 10.0,
         poll_s: float = 0.25,
+        cpu_bound: Callable[[Context], bool] | None = None,
+        max_cpu_bound: int = 4,
     ) -> None:
-        """Bind the manager to the app's pool and compiled graph."""
+        """Bind the manager to the app's pool and compiled graph.
+
+        Runs that ``cpu_bound`` says compute rather than wait (the offline provider: its
+        turn is Python work from end to end) execute at most ``max_cpu_bound`` at a time;
+        the others wait their turn after their ``metadata`` event. Sharing one event loop
+        among hundreds of them would finish every turn late and delay the first event of
+        new streams; runs that wait on an LLM are not limited.
+        """
         self.pool = pool
         self.graph = graph
         self.hub = RunHub()
         self._on_event = on_event
+        self._cpu_bound = cpu_bound or (lambda _: False)
+        self._cpu_slots = asyncio.Semaphore(max_cpu_bound)
         self._heartbeat_s = heartbeat_s
         self._poll_s = poll_s
         self._tasks: dict[str, asyncio.Task[TurnOutcome]] = {}
         self._recorders: set[asyncio.Task[None]] = set()
 
     async def start(
-        self, user_id: str, thread_id: str, message: str | None, context: Context
+        self,
+        user_id: str,
+        thread_id: str,
+        message: str | None,
+        context: Context,
+        *,
+        subscribe: bool = False,
     ) -> StartedRun:
         """Claim the thread's single writer slot and run the graph on ``message``.
 
         With ``message=None`` the run resumes the thread's interrupted turn from its last
-        checkpoint: nodes whose results were saved are not run again.
+        checkpoint: nodes whose results were saved are not run again. The run's first event
+        (``metadata``) is stored with the run itself; with ``subscribe`` the returned run
+        carries a queue of all its events, for a stream that starts at once.
 
         Raises:
             ThreadNotFoundError: The caller has no such thread.
@@ -140,6 +174,17 @@ class RunManager:
 
         """
         title = message.strip().splitlines()[0][:80] if message and message.strip() else None
+        run_id = str(uuid.uuid4())
+        first = RunEvent(
+            1,
+            "metadata",
+            {
+                "run_id": run_id,
+                "thread_id": thread_id,
+                "request_id": context.request_id,
+                "resumed": message is None,
+            },
+        )
         try:
             async with as_user(self.pool, user_id) as conn:
                 found = await (
@@ -155,23 +200,27 @@ class RunManager:
                 # Only once the thread is known to be the caller's: no oracle for others'.
                 if message is None and not await self._resumable(thread_id):
                     raise NothingToResumeError(thread_id)
-                row = await (
-                    await conn.execute(
-                        "insert into chat.runs (thread_id, user_id) values (%s, %s) returning id",
-                        (thread_id, user_id),
-                    )
-                ).fetchone()
+                # One statement for the run and its first event: the stream can start as
+                # soon as this commits.
+                await conn.execute(
+                    "with run as (insert into chat.runs (id, thread_id, user_id)"
+                    " values (%s, %s, %s) returning id)"
+                    " insert into chat.run_events (run_id, seq, user_id, event, data)"
+                    " select id, %s, %s, %s, %s from run",
+                    (run_id, thread_id, user_id, first.seq, user_id, first.event)
+                    + (Jsonb(first.data),),
+                )
         except psycopg.errors.UniqueViolation as exc:
             raise ActiveRunError(thread_id) from exc
-        assert row is not None
-        run_id = str(row["id"])
         self.hub.open(run_id)
+        events = self.hub.subscribe(run_id) if subscribe else None
+        self._deliver(run_id, first)
         task = asyncio.create_task(
             self._execute(user_id, thread_id, run_id, message, context), name=f"run-{run_id}"
         )
         self._tasks[run_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(run_id, None))
-        return StartedRun(run_id, task)
+        return StartedRun(run_id, task, events)
 
     async def _resumable(self, thread_id: str) -> bool:
         snapshot = await self.graph.aget_state({"configurable": {"thread_id": thread_id}})
@@ -208,7 +257,7 @@ class RunManager:
     async def _execute(
         self, user_id: str, thread_id: str, run_id: str, message: str | None, context: Context
     ) -> TurnOutcome:
-        seq = 0
+        seq = 1  # the metadata event was stored with the run
         ended = False
 
         async def emit(event: str, data: dict[str, Any]) -> None:
@@ -248,23 +297,18 @@ class RunManager:
             "metadata": {"run_id": run_id},
         }
         try:
-            await emit(
-                "metadata",
-                {
-                    "run_id": run_id,
-                    "thread_id": thread_id,
-                    "request_id": context.request_id,
-                    "resumed": message is None,
-                },
-            )
-            async for mode, chunk in self.graph.astream(
-                {"messages": [HumanMessage(message)]} if message is not None else None,
-                config,
-                context=context,
-                stream_mode=STREAM_MODES,
-            ):
-                for name, data in map_chunk(mode, chunk):
-                    await emit(name, data)
+            slot = self._cpu_slots if self._cpu_bound(context) else contextlib.nullcontext()
+            if slot is self._cpu_slots and self._cpu_slots.locked():
+                await emit("status", {"state": "queued"})
+            async with slot:
+                async for mode, chunk in self.graph.astream(
+                    {"messages": [HumanMessage(message)]} if message is not None else None,
+                    config,
+                    context=context,
+                    stream_mode=STREAM_MODES,
+                ):
+                    for name, data in map_chunk(mode, chunk):
+                        await emit(name, data)
             snapshot = await self.graph.aget_state(config)
             outcome = outcome_from_state(dict(snapshot.values))
             await finish("done", outcome, None)
@@ -276,9 +320,11 @@ class RunManager:
                 )
             raise
         except Exception as exc:
-            # Provider errors can quote parts of a key: log the type, keep the text at DEBUG.
+            # Provider errors can quote the key (OpenAI's 401 does): log the type; the
+            # traceback only at DEBUG, and with this run's keys cut out of it.
             logger.warning("run %s failed: %s", run_id, type(exc).__name__)
-            logger.debug("run %s failure detail", run_id, exc_info=True)
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("run %s failure detail:\n%s", run_id, _redacted_trace(exc, context))
             outcome = TurnOutcome("error", FAILED_MESSAGE)
             try:
                 await finish("failed", outcome, type(exc).__name__)
@@ -334,14 +380,26 @@ class RunManager:
             ).fetchone()
         return row is not None and row["status"] == "running"
 
-    async def follow(self, user_id: str, run_id: str, after: int = 0) -> AsyncIterator[RunEvent]:
-        """Yield the run's events with ``seq > after``: stored ones, then live, up to ``end``."""
+    async def follow(
+        self,
+        user_id: str,
+        run_id: str,
+        after: int = 0,
+        *,
+        events: asyncio.Queue[RunEvent] | None = None,
+    ) -> AsyncIterator[RunEvent]:
+        """Yield the run's events with ``seq > after``: stored ones, then live, up to ``end``.
+
+        ``events`` is the queue of a run just started with ``subscribe``: it already holds
+        every event, so the table is not read.
+        """
         # Subscribe before reading the table, so that nothing committed in between is lost;
         # the seq check drops what both paths deliver.
-        queue = self.hub.subscribe(run_id)
+        queue = events if events is not None else self.hub.subscribe(run_id)
         last = after
         try:
-            for item in await self._events_after(user_id, run_id, last):
+            stored = [] if events is not None else await self._events_after(user_id, run_id, last)
+            for item in stored:
                 last = item.seq
                 yield item
                 if item.event == "end":

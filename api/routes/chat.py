@@ -105,8 +105,9 @@ async def post_message(
     else:
         thread_id = _thread_id(body.conversation_id)
     runs = await runtime.runs()
+    stream = wants_stream(request.headers.get("accept"))
     try:
-        started = await runs.start(user.id, thread_id, body.message, context)
+        started = await runs.start(user.id, thread_id, body.message, context, subscribe=stream)
     except ThreadNotFoundError as exc:
         raise HTTPException(404, _NOT_FOUND) from exc
     except ActiveRunError as exc:
@@ -117,8 +118,8 @@ async def post_message(
 async def _answer(
     request: Request, runs: RunManager, user_id: str, thread_id: str, started: StartedRun
 ) -> ChatTurnPublic | EventSourceResponse:
-    if wants_stream(request.headers.get("accept")):
-        return event_stream(runs.follow(user_id, started.run_id))
+    if started.events is not None:
+        return event_stream(runs.follow(user_id, started.run_id, events=started.events))
     # Shielded: a client that gives up does not cancel the run.
     outcome = await asyncio.shield(started.task)
     return ChatTurnPublic(
@@ -150,8 +151,9 @@ async def resume_chat(
     """
     thread_id = _thread_id(conversation_id)
     runs = await runtime.runs()
+    stream = wants_stream(request.headers.get("accept"))
     try:
-        started = await runs.start(user.id, thread_id, None, context)
+        started = await runs.start(user.id, thread_id, None, context, subscribe=stream)
     except ThreadNotFoundError as exc:
         raise HTTPException(404, _NOT_FOUND) from exc
     except ActiveRunError as exc:

@@ -2,7 +2,8 @@
 
 The session database (tests/conftest.py) is shared by every test; these tests get their own
 server under ``.stack8s/test-faults/<id>``, migrated and filled with the session database's
-catalogs by COPY (seconds, where ingesting with embeddings takes half a minute). The server
+catalogs and embedding cache by COPY (seconds, where ingesting with embeddings takes half
+a minute; with the cache, a later ingest into it embeds only new text). The server
 can be killed with SIGKILL and started again on the same data directory; it is stopped and
 its directory removed afterwards.
 """
@@ -26,7 +27,7 @@ from core.db import connect, start_embedded_postgres, stop_embedded_postgres
 from core.migrate import apply_migrations
 from core.settings import PROJECT_ROOT
 
-CATALOG_SCHEMAS = ("cloud", "k8s", "hf")
+CATALOG_SCHEMAS = ("cloud", "k8s", "hf", "cache")
 EXTRA_TABLES = (("public", "catalog_versions"),)
 FAULTS_HOME = PROJECT_ROOT / ".stack8s" / "test-faults"
 

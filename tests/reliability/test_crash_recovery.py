@@ -4,7 +4,8 @@ Both processes are ``stack8s serve`` subprocesses on a dedicated Postgres. The r
 stalled in its tools node (a table lock), the process is killed, and the run stays
 ``running`` until a new process starts: its sweeper marks the run failed with an ``error``
 event, after which the chat takes messages again and the turn can be resumed from its
-last checkpoint.
+last checkpoint. A replica that dies after the others started is covered by their periodic
+sweep.
 """
 
 import threading
@@ -13,8 +14,11 @@ import time
 import httpx
 import psycopg
 
+from api.app import create_app
 from core.db import connect
+from core.settings import Settings
 from tests.reliability.support import api_process, parse_sse, started_nodes, wait_until
+from tests.stubs.supabase_auth import serve_asgi
 
 TIMEOUT = httpx.Timeout(60.0)
 MESSAGE = "Serve Mistral 7B with 8k context for 20 users on GCP"
@@ -94,3 +98,38 @@ def test_api_killed_mid_run_then_next_start_closes_the_run_and_it_resumes(faultd
     assert resumed[-1][1] == "end" and resumed[-1][2]["status"] == "done"
     assert [m["role"] for m in detail["messages"]] == ["user", "assistant"]
     assert detail["deployment_plan"] is not None and detail["active_run_id"] is None
+
+
+def test_run_left_by_a_replica_that_died_after_start_up_then_a_periodic_sweep_closes_it(
+    faultdb,
+):
+    app = create_app(Settings(database_url=faultdb.url, _env_file=None))
+    app.state.chat.sweep_every_s = 0.2  # production: every 30 s
+    with serve_asgi(app) as url:
+        chat_id = httpx.post(f"{url}/api/v1/chat/start", timeout=TIMEOUT).json()[
+            "conversation_id"
+        ]
+        with connect(faultdb.url) as db:
+            # Another replica's run whose heartbeat stopped: this one started before it went
+            # stale, so only a sweep after start-up can find it.
+            owner = db.execute("select user_id from chat.threads where id = %s", (chat_id,))
+            run = db.execute(
+                "insert into chat.runs (thread_id, user_id, heartbeat_at)"
+                " values (%s, %s, now() - interval '5 minutes') returning id",
+                (chat_id, owner.fetchone()["user_id"]),
+            ).fetchone()
+            closed = wait_until(
+                lambda: db.execute(
+                    "select status from chat.runs where id = %s and status = 'failed'",
+                    (run["id"],),
+                ).fetchone(),
+                10,
+            )
+        after = httpx.post(
+            f"{url}/api/v1/chat/message",
+            json={"conversation_id": chat_id, "message": MESSAGE},
+            timeout=TIMEOUT,
+        )
+
+    assert closed["status"] == "failed"
+    assert after.status_code == 200

@@ -103,3 +103,27 @@ def test_nli_service_down_or_slow_then_the_turn_completes_and_the_report_says_sk
     assert reports, "the optimizer reported nothing"
     text = json.dumps(reports[-1])
     assert "skipped" in text and "nli" in text.lower(), reports[-1]
+
+
+def test_embedding_service_down_with_a_long_conversation_then_the_turn_still_plans(
+    pg_url, ingested
+):
+    dead = f"http://127.0.0.1:{free_port()}"
+    settings = {"embeddings_provider": "http", "embeddings_http_url": dead}
+
+    with _api(pg_url, embeddings_timeout_s=1.0, **settings) as api:
+        chat = httpx.post(f"{api}/api/v1/chat/start", timeout=TIMEOUT).json()["conversation_id"]
+        httpx.post(
+            f"{api}/api/v1/chat/message",
+            json={"conversation_id": chat, "message": LONG_HISTORY},
+            timeout=TIMEOUT,
+        )
+        response = httpx.post(
+            f"{api}/api/v1/chat/message",
+            json={"conversation_id": chat, "message": REQUEST},
+            timeout=TIMEOUT,
+        )
+
+    body = response.json()
+    assert body["response_type"] == "deployment_plan", body["response"]
+    assert any("model search was skipped" in w for w in body["deployment_plan"]["warnings"])

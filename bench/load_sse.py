@@ -1,0 +1,260 @@
+"""Load: N concurrent streamed chats (SSE) against the API on loopback, one new chat each.
+
+Starts the API itself (`uvicorn api.app:app`) in a subprocess on a free loopback port, on
+the benchmark database under .stack8s/bench (bench/common.py prepares it), with rate
+limiting off. After a warm-up it runs two phases of N streams (httpx, Accept:
+text/event-stream, each POST starts its own chat): ``burst`` opens all N at once;
+``ramp`` opens them evenly over --ramp-s seconds, so that they are still all open
+together (a turn under this load lasts longer than the ramp) but do not all arrive in
+the same instant. Per stream it measures the time to the first SSE event and to the
+``end`` event. An error is a non-200 answer, a transport
+error or timeout, a stream that stops without ``end``, or an ``end`` whose status is not
+``done``. Bounded: every stream has a deadline, and the whole run one too.
+
+    .venv/bin/python bench/load_sse.py [--concurrency 200] [--ramp-s 2] [--pool-size 20]
+
+Targets: 0 errors at 200 concurrent chats; first event <= 50 ms p50.
+Writes bench/results/load_sse.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+# `python bench/load_sse.py` puts bench/ on the path, not the project root.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import bench_settings, prepared_database, summary_ms, write_results  # noqa: E402
+from core.settings import PROJECT_ROOT  # noqa: E402
+
+REQUESTS = (
+    "Deploy Llama 3.1 70B for inference for 50 users on AWS or GCP, budget $6k/month",
+    "Serve Mistral 7B with 8k context for 20 users on GCP",
+    "Set up Stable Diffusion XL serving",
+    "Fine-tune a 7B model with LoRA and track experiments with MLflow",
+    "We need to train a computer vision model for object detection, budget $2,000/month",
+)
+STREAM_DEADLINE_S = 240.0
+RUN_DEADLINE_S = 420.0
+
+
+@dataclass
+class StreamResult:
+    """What one streamed chat did."""
+
+    ok: bool = False
+    first_event_s: float | None = None
+    turn_s: float | None = None
+    events: int = 0
+    error: str | None = None
+    kinds: list[str] = field(default_factory=list)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_api(url: str, port: int, workers: int, pool_size: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "AUTH_ENABLED": "false",
+        "RATE_LIMIT_ENABLED": "false",
+        "DB_POOL_MAX_SIZE": str(pool_size),
+        "LOG_LEVEL": "warning",
+    }
+    command = [sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+    command += ["--no-access-log"]
+    return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
+
+
+async def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(timeout=5) as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError("the API exited at start-up")
+            try:
+                if (await client.get(f"{base}/ready")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.25)
+    raise RuntimeError("the API did not become ready")
+
+
+async def one_stream(client: httpx.AsyncClient, base: str, message: str) -> StreamResult:
+    result = StreamResult()
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(STREAM_DEADLINE_S):
+            async with client.stream(
+                "POST",
+                f"{base}/api/v1/chat/message",
+                json={"message": message},
+                headers={"Accept": "text/event-stream"},
+            ) as response:
+                if response.status_code != 200:
+                    result.error = f"HTTP {response.status_code}"
+                    return result
+                event, data = None, ""
+                async for line in response.aiter_lines():
+                    if line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:"):
+                        data = line[5:].strip()
+                    elif line == "" and event is not None:
+                        if result.first_event_s is None:
+                            result.first_event_s = time.perf_counter() - started
+                        result.events += 1
+                        result.kinds.append(event)
+                        if event == "end":
+                            result.turn_s = time.perf_counter() - started
+                            result.ok = '"status":"done"' in data
+                            if not result.ok:
+                                result.error = f"end: {data[:80]}"
+                            return result
+                        event, data = None, ""
+        result.error = "stream ended without an end event"
+    except TimeoutError:
+        result.error = "timeout"
+    except httpx.HTTPError as exc:
+        result.error = type(exc).__name__
+    return result
+
+
+async def run_phase(
+    client: httpx.AsyncClient, base: str, concurrency: int, ramp_s: float
+) -> tuple[list[StreamResult], float, int]:
+    """Run ``concurrency`` streams opened over ``ramp_s``; return results, wall, peak open."""
+    open_now = peak = 0
+
+    async def delayed(i: int) -> StreamResult:
+        nonlocal open_now, peak
+        await asyncio.sleep(ramp_s * i / concurrency)
+        open_now += 1
+        peak = max(peak, open_now)
+        try:
+            return await one_stream(client, base, REQUESTS[i % len(REQUESTS)])
+        finally:
+            open_now -= 1
+
+    started = time.perf_counter()
+    results = await asyncio.wait_for(
+        asyncio.gather(*(delayed(i) for i in range(concurrency))), RUN_DEADLINE_S
+    )
+    return list(results), time.perf_counter() - started, peak
+
+
+async def run_load(
+    base: str, concurrency: int, ramp_s: float
+) -> dict[str, tuple[list[StreamResult], float, int]]:
+    limits = httpx.Limits(max_connections=concurrency + 10, max_keepalive_connections=0)
+    timeout = httpx.Timeout(STREAM_DEADLINE_S, connect=30.0)
+    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+        # Warm-up: model load, vocabulary, tool node, first connections.
+        for message in REQUESTS:
+            warm = await one_stream(client, base, message)
+            if not warm.ok:
+                raise RuntimeError(f"warm-up turn failed: {warm.error}")
+        return {
+            "burst": await run_phase(client, base, concurrency, 0.0),
+            "ramp": await run_phase(client, base, concurrency, ramp_s),
+        }
+
+
+def summarise(results: list[StreamResult], wall_s: float, peak: int) -> dict[str, object]:
+    errors = [r for r in results if not r.ok]
+    first = [r.first_event_s for r in results if r.first_event_s is not None]
+    turns = [r.turn_s for r in results if r.ok and r.turn_s is not None]
+    reasons: dict[str, int] = {}
+    for r in errors:
+        reasons[r.error or "?"] = reasons.get(r.error or "?", 0) + 1
+    return {
+        "streams": len(results),
+        "peak_open_streams": peak,
+        "errors": len(errors),
+        "error_reasons": reasons,
+        "first_event": summary_ms(first) if first else None,
+        "full_turn": summary_ms(turns) if turns else None,
+        "wall_s": round(wall_s, 2),
+        "turns_per_s": round(len(turns) / wall_s, 2) if wall_s else None,
+    }
+
+
+def show(name: str, phase: dict[str, Any]) -> None:
+    print(f"[{name}] {phase['streams']} streams, peak {phase['peak_open_streams']} open at once")
+    print(f"  errors: {phase['errors']} (target 0) {phase['error_reasons'] or ''}")
+    if phase["first_event"]:
+        fe = phase["first_event"]
+        target = "(target p50 <= 50 ms)"
+        print(f"  first event  p50 {fe['p50_ms']:.1f} ms  p95 {fe['p95_ms']:.1f} ms {target}")
+    if phase["full_turn"]:
+        ft = phase["full_turn"]
+        print(f"  full turn    p50 {ft['p50_ms']:.1f} ms  p95 {ft['p95_ms']:.1f} ms")
+    print(f"  wall {phase['wall_s']:.1f} s, {phase['turns_per_s']} turns/s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--ramp-s", type=float, default=2.0, help="ramp phase: open over this")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--pool-size", type=int, default=20, help="DB_POOL_MAX_SIZE per worker")
+    args = parser.parse_args()
+
+    url = prepared_database(bench_settings())
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start_api(url, port, args.workers, args.pool_size)
+    load_before = os.getloadavg()
+    try:
+        asyncio.run(wait_ready(base, proc))
+        phases = asyncio.run(run_load(base, args.concurrency, args.ramp_s))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    payload: dict[str, Any] = {
+        "concurrency": args.concurrency,
+        "ramp_s": args.ramp_s,
+        "workers": args.workers,
+        "db_pool_max_size": args.pool_size,
+        **{name: summarise(*phase) for name, phase in phases.items()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_avg_before": [round(x, 2) for x in load_before],
+            "note": "client and server share the machine",
+        },
+        "targets": {"errors": 0, "first_event_p50_ms": 50},
+    }
+    setup = f"{args.workers} worker(s), pool {args.pool_size}, load average before {load_before}"
+    print(f"{args.concurrency} concurrent SSE chats on loopback; {setup}")
+    for name in phases:
+        show(name, payload[name])
+    write_results("load_sse", payload)
+    return 1 if any(payload[name]["errors"] for name in phases) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
