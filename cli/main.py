@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 import time
 import uuid
@@ -16,7 +17,13 @@ from cli.evals_cmd import add_eval_parser
 from cli.login import add_login_parser
 from cli.prune import add_prune_parser
 from core.catalog_files import DATA_DIR, CatalogFileError
-from core.db import DatabaseUnavailableError, connect, database_url
+from core.db import (
+    DatabaseUnavailableError,
+    connect,
+    database_url,
+    embedded_data_dir,
+    stop_embedded_postgres,
+)
 from core.embeddings import get_embedder
 from core.ingest import catalogs_empty, ingest
 from core.migrate import MigrationError, apply_migrations
@@ -87,7 +94,15 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     print(f"Stack8s is serving on http://{host}:{port}")
-    uvicorn.run("api.app:app", host=host, port=port, log_level=settings.log_level.lower())
+    # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal to the handler it
+    # found: with Python's default one the process dies before any finally or atexit hook, and
+    # the embedded Postgres outlives it. Exiting from our own handler lets both run.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        uvicorn.run("api.app:app", host=host, port=port, log_level=settings.log_level.lower())
+    finally:
+        if settings.embedded_database:
+            stop_embedded_postgres(embedded_data_dir(settings))
     return 0
 
 
