@@ -1,15 +1,12 @@
 """POST /api/v1/tools/optimizer/analyze over real HTTP, with the real embedder and cache."""
 
-import socket
-import threading
-import time
 
 import httpx
 import pytest
-import uvicorn
 
 from api.app import create_app
 from core.settings import Settings
+from tests.stubs.supabase_auth import serve_asgi
 
 URL = "/api/v1/tools/optimizer/analyze"
 
@@ -20,26 +17,11 @@ FILLER = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(pg_url, ingested):
-    port = _free_port()
     app = create_app(Settings(database_url=pg_url, _env_file=None))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serve_asgi(app) as url:
+        yield url
 
 
 def conversation():
