@@ -1,10 +1,11 @@
 """Compute search: the cheapest cloud instances that pass every filter, and why the rest failed.
 
-One SQL statement scans ``cloud.instances`` once. Each row gets the first reason it fails
-(checked in ``REASONS`` order, so every rejected row is counted exactly once); passing rows
-are deduplicated to one per instance type (its cheapest region, unless regions were asked
-for) and ranked: price ascending, GPU memory descending, GPU count descending, provider,
-instance type, region.
+One SQL statement over ``cloud.instance_shapes`` (an instance type's rows that differ only by
+region and price; migration 0007). Each catalog row gets the first reason it fails (checked in
+``REASONS`` order, so every rejected row is counted exactly once); passing rows are
+deduplicated to one per instance type (its cheapest region, unless regions were asked for) and
+ranked: price ascending, GPU memory descending, GPU count descending, provider, instance type,
+region.
 
 A model turns into a per-GPU VRAM requirement per tensor-parallel degree (``tools.compute_fit``
 over ``tools.sizing``); an instance with N GPUs fits when some TP ≤ N holds its shard within
@@ -151,28 +152,32 @@ class ComputeSearchResult(BaseModel):
     fit: ModelFit | None = None
 
 
-# (reason, SQL condition on the row `c`): the first true condition names the rejection.
-# Conditions are constants; every value they compare against is a bound parameter.
-REASONS: tuple[tuple[str, str], ...] = (
-    ("provider excluded", 'not (lower(c.provider collate "C") = any(%(providers)s))'),
-    ("region excluded", 'not (lower(c.region collate "C") = any(%(regions)s))'),
-    ("no GPU", "c.gpu_model is null"),
-    ("different GPU model", 'lower(c.gpu_model collate "C") <> %(gpu_model)s'),
+# (reason, SQL condition on the shape `s`), in the order they are checked: the first failed
+# check names a row's rejection. Conditions are constants; every value they compare against is
+# a bound parameter. The checks marked None are not asked of a shape: provider and region
+# decide which shapes are checked at all (the rest are counted from a provider/region
+# summary), and a shape's rows split by counting between no price, over budget and passing.
+REASONS: tuple[tuple[str, str | None], ...] = (
+    ("provider excluded", None),
+    ("region excluded", None),
+    ("no GPU", None),
+    ("different GPU model", "s.gpu_model_key <> %(gpu_model)s"),
     (
         "not a CUDA GPU",
-        "c.gpu_model not in (select gpu_model from cloud.gpus where vendor = 'NVIDIA')",
+        "s.gpu_model not in (select gpu_model from cloud.gpus where vendor = 'NVIDIA')",
     ),
-    ("no on-demand price", "c.price_hourly_usd is null"),
-    ("no spot price", "c.spot_price_hourly_usd is null"),
-    ("too few vCPUs", "coalesce(c.vcpus, 0) < %(min_vcpu)s"),
-    ("too little RAM", "coalesce(c.memory_gb, 0) < %(min_ram_gb)s"),
-    ("accelerator memory unknown", "c.gpu_model is not null and c.gpu_memory_gb_total <= 0"),
-    ("too little VRAM", "c.gpu_memory_gb_total < %(min_vram_gb)s"),
-    ("too little VRAM per GPU", "c.gpu_slice_gb < %(min_vram_per_gpu_gb)s"),
-    ("fractional GPU too small for the model", "c.gpu_count < 1 and c.tp is null"),
-    ("model does not fit", "c.tp is null"),
-    ("over budget", "c.price * %(hours)s > %(max_price_monthly)s"),
+    ("no on-demand price", None),
+    ("no spot price", None),
+    ("too few vCPUs", "coalesce(s.vcpus, 0) < %(min_vcpu)s"),
+    ("too little RAM", "coalesce(s.memory_gb, 0) < %(min_ram_gb)s"),
+    ("accelerator memory unknown", "s.gpu_model is not null and s.gpu_memory_gb_total <= 0"),
+    ("too little VRAM", "s.gpu_memory_gb_total < %(min_vram_gb)s"),
+    ("too little VRAM per GPU", "s.gpu_slice_gb < %(min_vram_per_gpu_gb)s"),
+    ("fractional GPU too small for the model", "s.gpu_count < 1 and s.tp is null"),
+    ("model does not fit", "s.tp is null"),
+    ("over budget", None),
 )
+CODES = {reason: code for code, (reason, _) in enumerate(REASONS)}
 # Closest misses first: for memory reasons the biggest boxes, otherwise the cheapest.
 _MEMORY_REASONS = ("too little VRAM", "too little VRAM per GPU", "model does not fit",
                    "fractional GPU too small for the model")
@@ -221,81 +226,208 @@ def _tp_sql(fit: ModelFit | None) -> str:
     )
 
 
+def _shape_reason_sql(query: ComputeQuery, fit: ModelFit | None) -> str:
+    # The first failed check that holds for every row of a shape, as its code; null if none.
+    whens = " ".join(
+        f"when {condition} then {CODES[reason]}"
+        for reason, condition in REASONS
+        if condition is not None and reason in active_reasons(query, fit)
+    )
+    return f"case {whens} end" if whens else "null::int"
+
+
+def _split_sql(query: ComputeQuery, fit: ModelFit | None) -> dict[int, tuple[str, str]]:
+    """Return, per reason a checked shape can fail, (its rows it rejects, whether any).
+
+    Only a checked shape's rows in the regions asked for (``rows_in``) are its to split:
+    all of them if a shape check before the price check fails; those without a price; all
+    the priced ones if a later shape check fails; the priced ones over budget; the rest pass.
+    """
+    no_price = CODES[_no_price_reason(query)]
+    split: dict[int, tuple[str, str]] = {}
+    for reason in active_reasons(query, fit):
+        code = CODES[reason]
+        if reason in _OUT_OF_SCOPE:
+            continue
+        if code == no_price:
+            split[code] = (
+                "s.rows_in - s.priced",
+                f"(s.reason is null or s.reason > {code}) and s.rows_in > s.priced",
+            )
+        elif reason == "over budget":
+            split[code] = ("s.priced - s.passing", "s.reason is null and s.priced > s.passing")
+        elif code < no_price:
+            split[code] = ("s.rows_in", f"s.reason = {code}")
+        else:
+            split[code] = ("s.priced", f"s.reason = {code} and s.priced > 0")
+    return split
+
+
+# Rows rejected before any shape check: they are counted from cloud.instance_row_counts.
+_OUT_OF_SCOPE = ("provider excluded", "region excluded", "no GPU")
+
+
+def _scope_sql(query: ComputeQuery) -> str:
+    # The shapes checked one by one: the providers asked for, and when a GPU is needed only
+    # shapes with one. (Regions: cloud.instance_shapes_in returns only shapes present there.)
+    conditions = []
+    if query.providers is not None:
+        conditions.append("i.provider_key = any(%(providers)s)")
+    if query.needs_accelerator:
+        conditions.append("i.gpu_model is not null")
+    return "where " + " and ".join(conditions) if conditions else ""
+
+
+def _unchecked_sql(query: ComputeQuery) -> dict[int, tuple[str, str]]:
+    """Return, per reason for rows outside the checked shapes, (count, example) conditions.
+
+    The count condition is asked of a provider/region/GPU summary row ``r``
+    (cloud.instance_row_counts), the example condition of a shape ``g``; a shape is in a
+    region when one of its rows is.
+    """
+    def in_regions(negate: str) -> str:
+        return (
+            "exists (select 1 from cloud.instance_shape_rows x where x.shape_id = g.shape_id "
+            f"and {negate}(x.region_key = any(%(regions)s)))"
+        )
+
+    provider_ok, region_ok = ("true", "true"), ("true", "true")
+    unchecked: dict[int, tuple[str, str]] = {}
+    if query.providers is not None:
+        unchecked[CODES["provider excluded"]] = (
+            "not (r.provider_key = any(%(providers)s))",
+            "not (g.provider_key = any(%(providers)s))",
+        )
+        provider_ok = ("r.provider_key = any(%(providers)s)", "g.provider_key = any(%(providers)s)")
+    if query.regions is not None:
+        unchecked[CODES["region excluded"]] = (
+            f"{provider_ok[0]} and not (r.region_key = any(%(regions)s))",
+            f"{provider_ok[1]} and {in_regions('not ')}",
+        )
+        region_ok = ("r.region_key = any(%(regions)s)", in_regions(""))
+    if query.needs_accelerator:
+        unchecked[CODES["no GPU"]] = (
+            f"{provider_ok[0]} and {region_ok[0]} and not r.has_gpu",
+            f"{provider_ok[1]} and {region_ok[1]} and g.gpu_model is null",
+        )
+    return unchecked
+
+
+def _no_price_reason(query: ComputeQuery) -> str:
+    return "no spot price" if query.spot else "no on-demand price"
+
+
 def build_search_sql(query: ComputeQuery, fit: ModelFit | None) -> str:
     """Compose the one search statement from constant fragments for the active filters.
 
-    The catalog is scanned once and folded by (reason, instance type) in a hash aggregate
-    on ``type_key`` (passing rows also by region when regions were asked for), so counting,
-    ranking and picking examples work on a couple of thousand groups and never sort the
-    catalog. Reasons travel as their index in ``REASONS``.
+    It reads instance shapes (migration 0007), not rows, and splits each shape's rows between
+    the reasons by counting (``_split_sql``); a budget is a binary search of the sorted
+    monthly prices. Reasons travel as their index in ``REASONS``.
     """
-    codes = {reason: code for code, (reason, _) in enumerate(REASONS)}
-    conditions = dict(REASONS)
-    whens = " ".join(
-        f"when {conditions[r]} then {codes[r]}" for r in active_reasons(query, fit)
+    basis = "spot" if query.spot else "on_demand"
+    price_column = "spot_price_hourly_usd" if query.spot else "price_hourly_usd"
+    shapes = (
+        "cloud.instance_shapes_in(%(regions)s)" if query.regions else "cloud.instance_shapes"
     )
-    reason_sql = f"case {whens} end" if whens else "null::int"
-    price = "spot_price_hourly_usd" if query.spot else "price_hourly_usd"
-    region_key = "case when reason is null then region end" if query.regions else "null::text"
-    memory_codes = ", ".join(str(codes[r]) for r in _MEMORY_REASONS)
+    passing = (
+        f"width_bucket(%(max_price_monthly)s::float8, i.{basis}_monthly)"
+        if query.max_price_monthly is not None
+        else f"cardinality(i.{basis}_prices)"
+    )
+    # One row per type at its cheapest region, or every passing region when regions are asked.
+    if query.regions:
+        kept_prices = "s.prices, s.price_regions"
+        passing_prices = "unnest(s.prices[1:s.passing], s.price_regions[1:s.passing])"
+    else:
+        kept_prices = "s.prices[1] as first_price, s.price_regions[1] as first_region"
+        passing_prices = "(select s.first_price, s.first_region)"
+    # A type's rows in one region are one row; without regions a type whose regions differ
+    # in more than price (two shapes) still gets one row.
+    one_per = "" if query.regions else "distinct on (c.type_key)"
+    one_per_order = "" if query.regions else "order by c.type_key, c.price, c.region"
+    split, unchecked = _split_sql(query, fit), _unchecked_sql(query)
+    counts = ", ".join(
+        [f"'{code}', sum({rows}) filter (where {exists})" for code, (rows, exists) in split.items()]
+        + [f"'{code}', (select sum(r.row_count) from cloud.instance_row_counts r where {where})"
+           for code, (where, _) in unchecked.items()]
+    )
+    # Closest misses first: for memory reasons the biggest boxes, for over budget the cheapest
+    # price over it, for a missing price none (names decide), otherwise the cheapest region.
+    budget, no_price = CODES["over budget"], CODES[_no_price_reason(query)]
+    memory = {CODES[r] for r in _MEMORY_REASONS}
+    closest = {
+        code: "-s.gpu_memory_gb_total" if code in memory
+        else "s.next_price" if code == budget
+        else "null::float8" if code == no_price
+        else "s.cheapest"
+        for code in split
+    }
+    branches = [
+        f"(select {code} as reason, s.type_key, {closest[code]} as rank_key, s.provider, "
+        f"s.instance_type from s where {exists} order by 3 nulls last, 4, 5 "
+        "limit %(examples)s)"
+        for code, (_, exists) in split.items()
+    ]
+    # The cheapest unchecked shapes, read cheapest first from an index until enough match.
+    cheapest = f"g.cheapest_{basis}"
+    branches += [
+        f"(select {code}, g.type_key, {cheapest}, g.provider, g.instance_type "
+        f"from cloud.instance_shapes g where {where} "
+        f"order by {cheapest}, g.provider, g.instance_type limit %(examples)s)"
+        for code, (_, where) in unchecked.items()
+    ]
+    examples = " union all ".join(branches) or (
+        "select null::int, null::bigint, null::float8, null::text, null::text where false"
+    )
     return f"""
-with grp as materialized (
-    select reason, type_key, {region_key} as region, count(*) as n, min(price) as price,
-           max(gpu_memory_gb_total) as vram, max(gpu_count) as gpus, min(tp) as tp
+with s as materialized (
+    -- Only what the later steps read: rows this wide are copied into the CTE's store.
+    select s.shape_id, s.type_key, s.provider, s.instance_type, s.gpu_count,
+           s.gpu_memory_gb_total, s.row_count, s.rows_in, s.tp, s.priced, s.passing,
+           s.cheapest, s.prices[s.passing + 1] as next_price, {kept_prices},
+           {_shape_reason_sql(query, fit)} as reason
     from (
-        select c.*, {reason_sql} as reason from (
-            select i.type_key, i.provider, i.region, i.vcpus, i.memory_gb, i.gpu_model,
-                   i.gpu_count, i.gpu_memory_gb_total, i.price_hourly_usd,
-                   i.spot_price_hourly_usd, i.{price} as price,
-                   least(i.gpu_memory_gb_per_gpu, i.gpu_memory_gb_total) as gpu_slice_gb,
-                   {_tp_sql(fit)} as tp
-            from cloud.instances i
-        ) c
-    ) r
-    group by 1, 2, 3
+        select i.*, {_tp_sql(fit)} as tp, cardinality(i.{basis}_prices) as priced,
+               {passing} as passing, i.cheapest_{basis} as cheapest,
+               i.{basis}_prices as prices, i.{basis}_regions as price_regions
+        from {shapes} i {_scope_sql(query)}
+        offset 0  -- computed once per shape, not once per use in the select list above
+    ) s
+),
+candidates as (
+    select {one_per} c.*
+    from (
+        select s.type_key, s.provider, s.instance_type, s.gpu_memory_gb_total as vram,
+               s.gpu_count as gpus, s.tp, p.price, p.region
+        from s cross join lateral {passing_prices} p(price, region)
+        where s.reason is null and s.passing > 0
+    ) c
+    {one_per_order}
 ),
 top as (
-    -- Ties on the numeric keys are broken by name, which the join below brings in.
     select t.price, t.vram, t.gpus, t.tp, i.*
     from (
-        select * from grp where reason is null
-        order by price, vram desc, gpus desc
-        fetch first %(top_k)s rows with ties
+        select * from candidates
+        order by price, vram desc, gpus desc, provider, instance_type, region
+        limit %(top_k)s
     ) t
-    cross join lateral (
-        -- The region asked for, or the cheapest one (alphabetical among equal prices).
-        select * from cloud.instances i
-        where i.type_key = t.type_key and i.{price} = t.price
-          and (t.region is null or i.region = t.region)
-        order by i.region limit 1
-    ) i
-    order by t.price, t.vram desc, t.gpus desc, i.provider, i.instance_type, i.region
-    limit %(top_k)s
-),
-counts as (
-    select reason, sum(n) as n from grp group by reason
+    join cloud.instances i
+      on i.provider = t.provider and i.instance_type = t.instance_type and i.region = t.region
 ),
 misses as (
-    select m.reason, i.*,
-           row_number() over (
-               partition by m.reason order by m.rank_key nulls last, i.provider, i.instance_type
-           ) as rank_in_reason
+    select m.reason, m.rank_in_reason, i.*
     from (
-        -- Closest misses first: for memory reasons the biggest boxes, else the cheapest.
-        -- rank() keeps ties, which the names then order; the keys are all fixed-width.
-        select reason, type_key, rank_key,
-               rank() over (partition by reason order by rank_key nulls last) as place
-        from (
-            select reason, type_key,
-                   case when reason in ({memory_codes}) then -vram else price end as rank_key
-            from grp where reason is not null
-        ) g
+        select e.*, row_number() over (
+                   partition by e.reason order by e.rank_key nulls last, e.provider, e.instance_type
+               ) as rank_in_reason
+        from ({examples}) e
     ) m
     cross join lateral (
+        -- The type's cheapest region stands for it.
         select * from cloud.instances i where i.type_key = m.type_key
-        order by i.{price} nulls last, i.region limit 1
+        order by i.{price_column} nulls last, i.region limit 1
     ) i
-    where m.place <= %(examples)s
+    where m.rank_in_reason <= %(examples)s
 )
 select
     (select coalesce(jsonb_agg(jsonb_build_object(
@@ -318,8 +450,10 @@ select
                 'gpu_memory_gb_total', m.gpu_memory_gb_total,
                 'price_hourly_usd', m.price_hourly_usd)
             order by m.reason, m.rank_in_reason), '[]')
-     from misses m where m.rank_in_reason <= %(examples)s) as examples,
-    (select jsonb_object_agg(coalesce(reason, -1), n) from counts) as counts
+     from misses m) as examples,
+    (select jsonb_build_object({counts}{', ' if counts else ''}
+                               '-1', sum(s.passing) filter (where s.reason is null))
+     from s) as counts
 """
 
 
@@ -407,10 +541,14 @@ async def search_instances(
     raw = await cursor.fetchone()
     if raw is None:  # a select of aggregates returns one row; this only satisfies the types
         raise RuntimeError("compute search returned no row")
-    counts = {int(code): int(n) for code, n in (raw["counts"] or {}).items()}
+    counts = {int(code): int(n) for code, n in raw["counts"].items() if n}
     examples: dict[int, list[RejectedExample]] = {}
     for item in raw["examples"]:
-        examples.setdefault(item["reason"], []).append(RejectedExample.model_validate(item))
+        shown = examples.setdefault(item["reason"], [])
+        # A type whose regions differ in more than price is two shapes: show it once.
+        if all((e.provider, e.instance_type) != (item["provider"], item["instance_type"])
+               for e in shown):
+            shown.append(RejectedExample.model_validate(item))
     rejected = {
         REASONS[code][0]: Rejection(count=n, examples=examples.get(code, []))
         for code, n in sorted(counts.items(), key=lambda kv: -kv[1])

@@ -319,3 +319,106 @@ async def test_model_for_fine_tuning_then_fitting_instances_without_throughput(a
 
     assert len(result.results) == 3
     assert all(r.tensor_parallel and r.est_tokens_per_s is None for r in result.results)
+
+
+def _reference_reason(row, query):
+    """The first failed filter of one CSV row, checked in REASONS order, written from the spec."""
+    price = row["spot"] if query.spot else row["price"]
+    needs_gpu = query.needs_accelerator
+    checks = [
+        ("provider excluded", query.providers and row["provider"] not in query.providers),
+        ("region excluded", query.regions and row["region"].lower() not in query.regions),
+        ("no GPU", needs_gpu and row["gpu_model"] is None),
+        (
+            "different GPU model",
+            query.gpu_model and (row["gpu_model"] or "").lower() != query.gpu_model.lower(),
+        ),
+        (
+            "not a CUDA GPU",
+            needs_gpu and not query.include_non_cuda and not query.gpu_model and not _cuda(row),
+        ),
+        ("no on-demand price", not query.spot and price is None),
+        ("no spot price", query.spot and price is None),
+        ("too few vCPUs", query.min_vcpu is not None and row["vcpus"] < query.min_vcpu),
+        ("too little RAM", query.min_ram_gb is not None and row["memory_gb"] < query.min_ram_gb),
+        (
+            "accelerator memory unknown",
+            bool(query.min_vram_gb or query.min_vram_per_gpu_gb)
+            and row["gpu_model"] is not None
+            and row["vram"] <= 0,
+        ),
+        ("too little VRAM", query.min_vram_gb is not None and row["vram"] < query.min_vram_gb),
+        (
+            "too little VRAM per GPU",
+            query.min_vram_per_gpu_gb is not None
+            and min(row["per_gpu"] or row["vram"], row["vram"]) < query.min_vram_per_gpu_gb,
+        ),
+        (
+            "over budget",
+            query.max_price_monthly is not None
+            and price is not None  # a row without a price failed earlier
+            and price * HOURS > query.max_price_monthly,
+        ),
+    ]
+    return next((reason for reason, failed in checks if failed), None)
+
+
+EQUIVALENCE_QUERIES = [
+    ComputeQuery(),
+    ComputeQuery(gpu_needed=True, min_vram_gb=24, top_k=20),
+    ComputeQuery(gpu_needed=True, providers=["aws", "gcp"], max_price_monthly=5000, top_k=5),
+    ComputeQuery(gpu_model="H100", spot=True, max_price_monthly=20000, top_k=8),
+    ComputeQuery(min_vcpu=8, min_ram_gb=32, regions=["us-east-1", "eastus"], top_k=15),
+    ComputeQuery(
+        gpu_needed=True,
+        providers=["azure", "gcp"],
+        regions=["eastus", "westeurope", "us-central1", "europe-west4"],
+        max_price_monthly=9000,
+        spot=True,
+        top_k=25,
+    ),
+    ComputeQuery(
+        gpu_needed=True, include_non_cuda=True, min_vram_per_gpu_gb=40, max_price_monthly=25000
+    ),
+]
+
+
+@pytest.mark.parametrize("query", EQUIVALENCE_QUERIES, ids=lambda q: q.model_dump_json(
+    exclude_defaults=True))
+async def test_filter_mix_then_counts_and_ranking_equal_a_row_by_row_scan_of_the_csv(
+    adb, ingested, query
+):
+    price_field = "spot" if query.spot else "price"
+    reasons = {id(row): _reference_reason(row, query) for row in ROWS}
+    passing = [row for row in ROWS if reasons[id(row)] is None]
+    if query.regions:  # one row per type and region: every passing row stands
+        expected = sorted(passing, key=lambda r: _rank_key(r, price_field))
+    else:
+        expected = _one_per_type(passing, price_field)
+    counts = Counter(reason for reason in reasons.values() if reason is not None)
+
+    result = await search_instances(adb, query)
+
+    assert _result_ids(result) == _ids(expected[: query.top_k])
+    assert {k: v.count for k, v in result.rejected.items()} == dict(counts)
+    assert result.accepted == len(passing)
+    for reason, rejection in result.rejected.items():
+        assert 0 < len(rejection.examples) <= 3, reason
+
+
+async def test_catalog_row_changed_then_next_search_sees_it_without_a_rebuild_step(adb, ingested):
+    # The search reads materialized shapes; a trigger keeps them in step with every write.
+    row = next(r for r in ROWS if r["gpu_model"] == "H100" and r["price"])
+    query = ComputeQuery(gpu_needed=True, top_k=1)
+
+    async with adb.transaction(force_rollback=True):
+        await adb.execute(
+            "update cloud.instances set price_hourly_usd = 0.0001 "
+            "where provider = %s and instance_type = %s and region = %s",
+            (row["provider"], row["instance_type"], row["region"]),
+        )
+        changed = await search_instances(adb, query)
+    restored = await search_instances(adb, query)
+
+    assert _result_ids(changed) == [(row["provider"], row["instance_type"], row["region"])]
+    assert _result_ids(restored) != _result_ids(changed)
