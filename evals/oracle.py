@@ -5,9 +5,12 @@ compute search's SQL:
 
 - the sizing (``tools.sizing`` is the reference formula; the workload is read from the spec
   with the planner's documented defaults), compared with the plan's sizing summary, whose
-  breakdown is at tensor parallel 1 and whose ``per_gpu_gb`` is at its stated degree;
+  breakdown is at tensor parallel 1 and whose ``per_gpu_gb`` is at its stated degree. A model
+  in neither catalog is sized as the planner says it sizes one: an assumed dense decoder of
+  the parameter count in its id ("acme/foo-13b" → 13B), on one GPU;
 - each recommended instance: in the catalog, on-demand price as listed, monthly = hourly × 730,
-  and fitting the sizing at some TP ≤ its GPU count with 90 % of each GPU's memory usable;
+  and fitting the sizing at some TP ≤ its GPU count with 90 % of each GPU's memory usable (a
+  model sized from its id: a GPU slice of at least ⌈need / 0.9⌉ GB, the planner's floor);
 - the monthly cost (compute + storage + network) and whether it is within the budget;
 - that no instance satisfying the plan's own constraints (providers and regions from the spec,
   CUDA GPUs only, an on-demand price, the memory the sizing needs) is cheaper than the first
@@ -16,6 +19,8 @@ compute search's SQL:
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -42,6 +47,8 @@ STORAGE_USD_PER_GB_MONTH = 0.08
 MIN_STORAGE_GB = 100
 NETWORK_MONTHLY_USD = 500 * 0.09
 TRAINING_CONTEXT, INFERENCE_CONTEXT, DEFAULT_FINE_TUNING = 2048, 4096, "lora"
+# A parameter count in a model's name ("jailbreak-7b", "foo-1.5b"), as the planner reads one.
+PARAMS_IN_NAME = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)b(?![a-z0-9])")
 MONEY_TOLERANCE = 0.02
 PRICE_TOLERANCE = 1e-4
 
@@ -85,6 +92,8 @@ class Need:
     kv_cache_gb: float
     total_gb: float
     per_gpu_by_tp: dict[int, float]
+    gpu_floor_gb: float | None = None
+    """For a model sized from its id: the GPU slice that holds it; it is not split over TP."""
 
 
 def reference_workload(spec: WorkloadSpec) -> Workload:
@@ -104,17 +113,48 @@ def reference_workload(spec: WorkloadSpec) -> Workload:
     )
 
 
+def params_in_name(model_id: str) -> float | None:
+    """Read a parameter count in billions from a model's name ("acme/foo-13b" → 13)."""
+    match = PARAMS_IN_NAME.search(model_id.split("/")[-1].lower())
+    return float(match[1]) if match else None
+
+
+def _need_from_params(model_id: str, workload: Workload, catalog: Catalog) -> Need | None:
+    """Size a model without an architecture row: from the model catalog, else from its name."""
+    model = catalog.models.get(model_id)
+    if model is not None and model.params_billion:
+        sized = estimate_non_llm_memory(model.params_billion, workload, model_id=model_id)
+        return Need(model_id, sized.weights_gb, 0.0, sized.total_vram_gb, {1: sized.per_gpu_gb})
+    params = params_in_name(model_id)
+    if params is None:
+        return None
+    # No catalog fact to fit per TP degree: the planner sizes an assumed decoder of that size
+    # on one GPU, then searches for GPUs by the whole-GB slice that holds it at 90 %.
+    sized = estimate_memory(
+        model_id,
+        workload,
+        tensor_parallel=1,
+        params_billion=params,
+        catalog=catalog.architectures,
+    )
+    floor = math.ceil(sized.per_gpu_gb / GPU_MEMORY_UTILIZATION)
+    return Need(
+        model_id,
+        sized.weights_gb,
+        sized.kv_cache_gb,
+        sized.total_vram_gb,
+        {1: sized.per_gpu_gb},
+        gpu_floor_gb=float(floor),
+    )
+
+
 def reference_need(model_id: str, spec: WorkloadSpec, catalog: Catalog) -> Need | None:
-    """Size ``model_id`` for the spec's workload; None when the catalogs cannot size it."""
+    """Size ``model_id`` for the spec's workload; None when neither catalogs nor name can."""
     workload = reference_workload(spec)
     try:
         arch = find_architecture(model_id, catalog.architectures)
         if arch is None:
-            model = catalog.models.get(model_id)
-            if model is None or not model.params_billion:
-                return None
-            sized = estimate_non_llm_memory(model.params_billion, workload, model_id=model_id)
-            return Need(model_id, sized.weights_gb, 0.0, sized.total_vram_gb, {1: sized.per_gpu_gb})
+            return _need_from_params(model_id, workload, catalog)
         per_gpu: dict[int, float] = {}
         for tp in TP_DEGREES:
             if workload.task == "inference" and not tensor_parallel_supported(arch, tp):
@@ -131,10 +171,13 @@ def fitting_degree(
 ) -> int | None:
     """Return the smallest TP at which the instance holds the need (0 when no model is sized).
 
-    None when it does not fit. A fractional GPU offers only its slice, at TP 1.
+    None when it does not fit. A fractional GPU offers only its slice, at TP 1. A model sized
+    from its id fits, at TP 1, any GPU whose slice reaches its floor.
     """
     if instance.gpu_memory_gb_total <= 0:
         return None
+    if need is not None and need.gpu_floor_gb is not None:
+        min_gb_per_gpu = max(min_gb_per_gpu or 0.0, need.gpu_floor_gb)
     per_gpu = instance.gpu_memory_gb_per_gpu
     total = instance.gpu_memory_gb_total
     slice_gb = min(per_gpu, total) if per_gpu else total
@@ -142,6 +185,8 @@ def fitting_degree(
         return None
     if need is None:
         return 0
+    if need.gpu_floor_gb is not None:
+        return 1
     if instance.gpu_count >= 1:
         for tp in sorted(need.per_gpu_by_tp):
             usable = (per_gpu or 0.0) * GPU_MEMORY_UTILIZATION

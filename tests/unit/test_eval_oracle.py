@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from agents import architect, plan_builder, validator
@@ -266,3 +268,66 @@ def test_oracle_policies_then_match_the_planners_stated_ones():
     )
     assert oracle.GPU_MEMORY_UTILIZATION == validator.GPU_MEMORY_UTILIZATION
     assert oracle.HOURS_PER_MONTH == plan_builder.HOURS_PER_MONTH
+
+
+FOO_13B = "acme/foo-13b"
+NAMED_FOO = WorkloadSpec(
+    task_type="inference",
+    domain="llm",
+    gpu_needed=True,
+    model_needs={"named_models": [FOO_13B]},
+    scale={"concurrent_users": 1, "concurrent_sequences": 1},
+)
+TWO_L4 = _instance("two-l4", 1.00, count=2)  # 48 GB, but only 24 per GPU
+A100_40 = _instance("a100-40", 2.00, gpu="A100", per_gpu=40.0)
+A100_80 = _instance("a100-80", 3.00, gpu="A100", per_gpu=80.0)
+
+
+def _foo_plan(*instances):
+    need = reference_need(FOO_13B, NAMED_FOO, _catalog(*instances))
+    sizing = SizingSummary(
+        model_id=FOO_13B,
+        precision="bf16",
+        weights_gb=need.weights_gb,
+        kv_cache_gb=need.kv_cache_gb,
+        overhead_gb=need.total_gb - need.weights_gb - need.kv_cache_gb,
+        total_vram_gb=need.total_gb,
+        tensor_parallel=1,
+        per_gpu_gb=need.per_gpu_by_tp[1],
+    )
+    return _plan([_rec(i) for i in instances], sizing=sizing, storage=8.0)
+
+
+def test_model_known_only_by_name_then_sized_from_the_13b_in_it():
+    need = reference_need(FOO_13B, NAMED_FOO, _catalog())
+
+    assert need is not None and need.weights_gb == pytest.approx(26.0)
+    assert set(need.per_gpu_by_tp) == {1}  # the planner does not split it over GPUs
+    assert need.gpu_floor_gb == math.ceil(need.per_gpu_by_tp[1] / 0.9) == 32
+    assert fitting_degree(TWO_L4, need, None) is None
+    assert fitting_degree(A100_40, need, None) == 1
+
+
+def test_name_sized_model_with_the_cheapest_fit_first_then_every_check_passes():
+    catalog = _catalog(TWO_L4, A100_40, A100_80)
+
+    result = check_plan(_foo_plan(A100_40, A100_80), NAMED_FOO, catalog)
+
+    assert result.passed, result.failures
+
+
+def test_name_sized_model_top_instance_not_the_cheapest_fit_then_cheapest_fails():
+    catalog = _catalog(TWO_L4, A100_40, A100_80)
+
+    result = check_plan(_foo_plan(A100_80), NAMED_FOO, catalog)
+
+    assert _failed(result) == {"cheapest"}
+    assert "aws/a100-40/r1" in result.failures[0].detail
+
+
+@pytest.mark.parametrize(
+    "model_id", ["evil/jailbreak-7b", FOO_13B, "org/m-1.5b-chat", "org/b7-model", "org/no-size"]
+)
+def test_parameter_count_in_a_name_then_read_as_the_planner_reads_it(model_id):
+    # Kept apart from the planner's parser like the policies; a drift must be deliberate.
+    assert oracle.params_in_name(model_id) == architect.params_from_name(model_id)
