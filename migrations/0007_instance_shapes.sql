@@ -112,16 +112,26 @@ create index if not exists instance_shapes_spot_idx
 create index if not exists instance_shape_rows_shape_idx
     on cloud.instance_shape_rows (shape_id, region_key);
 
--- Any write to the instances rebuilds the shapes in the same transaction (tens of ms), so no
--- writer, ingestion or a test's fixture, can leave the search reading a stale catalog.
--- Security definer: refreshing needs the views' owner, whoever wrote the rows.
-create or replace function cloud.refresh_instance_shapes() returns trigger
+-- Rebuilds the three views from cloud.instances. Security definer: refreshing needs the
+-- views' owner, whoever wrote the rows. A writer that bypasses triggers (a restore, a copy
+-- under session_replication_role = replica) must call it itself.
+create or replace function cloud.rebuild_instance_shapes() returns void
 language plpgsql security definer set search_path = pg_catalog, pg_temp
 as $$
 begin
     refresh materialized view cloud.instance_shape_rows;
     refresh materialized view cloud.instance_shapes;
     refresh materialized view cloud.instance_row_counts;
+end
+$$;
+
+-- Any write to the instances rebuilds the shapes in the same transaction (tens of ms), so no
+-- writer, ingestion or a test's fixture, can leave the search reading a stale catalog.
+create or replace function cloud.refresh_instance_shapes() returns trigger
+language plpgsql
+as $$
+begin
+    perform cloud.rebuild_instance_shapes();
     return null;
 end
 $$;
@@ -135,3 +145,4 @@ grant select on cloud.instance_shape_rows, cloud.instance_shapes,
     to authenticated;
 grant execute on function cloud.shape_prices(text[]), cloud.instance_shapes_in(text[])
     to authenticated;
+revoke execute on function cloud.rebuild_instance_shapes() from public;

@@ -60,6 +60,8 @@ def copy_catalogs(source_url: str, target_url: str) -> dict[str, int]:
                         into.write(chunk)
                 found = dst.execute(sql.SQL("select count(*) as n from {}").format(name))
                 counts[f"{row['table_schema']}.{row['table_name']}"] = found.fetchone()["n"]
+            # Replica mode skipped the trigger that keeps the search's views in step.
+            dst.execute("select cloud.rebuild_instance_shapes()")
     return counts
 
 
