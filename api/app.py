@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import metrics
 from api.errors import choose_request_id, install_error_handlers
+from api.foreground import ForegroundFirstMiddleware
 from api.limits import BodySizeLimitMiddleware
 from api.routes import account, chat, health, optimizer, tools
 from api.runtime import ChatRuntime
@@ -99,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(metrics.MetricsMiddleware)
 
     app.add_middleware(RequestIdMiddleware)
+    # Outermost: a request that starts a turn is foreground from its first moment here.
+    app.add_middleware(ForegroundFirstMiddleware, gate=app.state.chat.foreground)
 
     app.include_router(health.router)
     app.include_router(tools.router)

@@ -19,22 +19,25 @@ from graph.context import Context
 logger = logging.getLogger(__name__)
 
 _LLM_PROVIDERS = ("offline", "openai", "openai_compatible")
+# The dependencies below are ``async def`` although they only read app state: FastAPI runs a
+# plain ``def`` dependency in its thread pool, a hop per request that costs more than the
+# lookup (and queues behind 40 threads under load).
 _BEARER = {"WWW-Authenticate": "Bearer"}
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     """Return the settings the app was started with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_pool(request: Request) -> AsyncConnectionPool[Any]:
+async def get_pool(request: Request) -> AsyncConnectionPool[Any]:
     """Return the app's one connection pool."""
     pool: AsyncConnectionPool[Any] = request.app.state.pool
     return pool
 
 
-def get_runtime(request: Request) -> ChatRuntime:
+async def get_runtime(request: Request) -> ChatRuntime:
     """Return the chat runtime (runs, verifier, vault, limiter)."""
     runtime: ChatRuntime = request.app.state.chat
     return runtime

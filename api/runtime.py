@@ -18,6 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 
 import core.resources
 from api.auth import LOCAL_NOTICE, TokenVerifier
+from api.heap import FreezeAfterFirstTurn, freeze_long_lived
 from api.limits import RateLimiter
 from api.metrics import observe_run_event
 from api.vault import Vault
@@ -26,6 +27,8 @@ from core.resources import Resources, install
 from core.settings import Settings
 from graph.checkpointer import compile_with_postgres
 from graph.context import Context
+from graph.foreground import ForegroundGate
+from graph.run_events import RunEvent
 from graph.runs import RunManager, sweep_stale_runs
 
 logger = logging.getLogger(__name__)
@@ -54,6 +57,9 @@ class ChatRuntime:
         self._runs: RunManager | None = None
         self._lock = asyncio.Lock()
         self._sweeper: asyncio.Task[None] | None = None
+        self._freeze_after_first_turn = FreezeAfterFirstTurn()
+        self.foreground = ForegroundGate()
+        """Requests starting a turn go ahead of running turns (api.foreground)."""
 
     async def start(self, pool: AsyncConnectionPool[Any]) -> None:
         """Install the graph's resources, compile the graph and sweep stale runs."""
@@ -68,6 +74,7 @@ class ChatRuntime:
         except Exception as exc:  # the database may come later; chat requests retry
             logger.warning("chat runtime not ready at start-up: %s", type(exc).__name__)
         self._sweeper = asyncio.create_task(self._sweep_periodically(pool))
+        freeze_long_lived()
 
     async def _sweep_periodically(self, pool: AsyncConnectionPool[Any]) -> None:
         while True:
@@ -89,13 +96,18 @@ class ChatRuntime:
                 self._runs = RunManager(
                     self.pool,
                     graph,
-                    on_event=observe_run_event,
+                    on_event=self._observe,
                     cpu_bound=self._offline,
                     # Measured on 2 cores (bench/load_sse.py): 4 at a time keeps a core busy
                     # while another run waits on Postgres; more only adds contention.
                     max_cpu_bound=2 * (os.cpu_count() or 1),
+                    foreground=self.foreground,
                 )
         return self._runs
+
+    def _observe(self, event: RunEvent) -> None:
+        observe_run_event(event)
+        self._freeze_after_first_turn(event)
 
     def _offline(self, context: Context) -> bool:
         return (context.llm_provider or self.settings.llm_provider) == "offline"

@@ -182,14 +182,23 @@ def create_pool(url: str, settings: Settings) -> AsyncConnectionPool[Any]:
 
 @contextlib.asynccontextmanager
 async def as_user(
-    pool: AsyncConnectionPool[Any], user_id: str
+    pool: AsyncConnectionPool[Any], user_id: str, *, pipelined: bool = False
 ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
     """Run a transaction as ``user_id`` under row-level security.
 
     The role switch and the JWT claims are both ``local`` to the transaction, so a pooled
     connection goes back to the pool as the app's own role with no claims.
+
+    ``pipelined``: statements go out without waiting for each other, and the transaction
+    costs one round trip unless the caller reads a result in between. An error is raised at
+    the next read, or when the block ends (nothing after the failed statement is applied),
+    and a cursor's ``rowcount`` is only known after a read: for writers that read nothing.
     """
-    async with pool.connection() as conn, conn.transaction():
+    async with contextlib.AsyncExitStack() as stack:
+        conn = await stack.enter_async_context(pool.connection())
+        if pipelined:
+            await stack.enter_async_context(conn.pipeline())
+        await stack.enter_async_context(conn.transaction())
         claims = json.dumps({"sub": user_id, "role": "authenticated"})
         # One round trip for both: set_config('role', ..., true) is SET LOCAL ROLE.
         await conn.execute(

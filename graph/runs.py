@@ -28,6 +28,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from core.db import as_user
 from graph.context import Context
+from graph.foreground import ForegroundGate
 from graph.run_events import (
     FAILED_MESSAGE,
     STREAM_MODES,
@@ -131,6 +132,7 @@ class RunManager:
         poll_s: float = 0.25,
         cpu_bound: Callable[[Context], bool] | None = None,
         max_cpu_bound: int = 4,
+        foreground: ForegroundGate | None = None,
     ) -> None:
         """Bind the manager to the app's pool and compiled graph.
 
@@ -138,7 +140,8 @@ class RunManager:
         turn is Python work from end to end) execute at most ``max_cpu_bound`` at a time;
         the others wait their turn after their ``metadata`` event. Sharing one event loop
         among hundreds of them would finish every turn late and delay the first event of
-        new streams; runs that wait on an LLM are not limited.
+        new streams; runs that wait on an LLM are not limited. Those runs also wait at each
+        of their events while ``foreground`` says a request is starting (``graph.foreground``).
         """
         self.pool = pool
         self.graph = graph
@@ -146,6 +149,7 @@ class RunManager:
         self._on_event = on_event
         self._cpu_bound = cpu_bound or (lambda _: False)
         self._cpu_slots = asyncio.Semaphore(max_cpu_bound)
+        self._foreground = foreground or ForegroundGate()
         self._heartbeat_s = heartbeat_s
         self._poll_s = poll_s
         self._tasks: dict[str, asyncio.Task[TurnOutcome]] = {}
@@ -159,8 +163,12 @@ class RunManager:
         context: Context,
         *,
         subscribe: bool = False,
+        new_thread: bool = False,
     ) -> StartedRun:
         """Claim the thread's single writer slot and run the graph on ``message``.
+
+        With ``new_thread`` the thread ``thread_id`` is created in the same transaction as
+        the run (a new chat's first message costs one transaction, not two).
 
         With ``message=None`` the run resumes the thread's interrupted turn from its last
         checkpoint: nodes whose results were saved are not run again. The run's first event
@@ -186,32 +194,80 @@ class RunManager:
             },
         )
         try:
-            async with as_user(self.pool, user_id) as conn:
-                found = await (
-                    await conn.execute(
-                        "update chat.threads set updated_at = now(),"
-                        " title = coalesce(title, %s)"
-                        " where id = %s and deleted_at is null returning id",
-                        (title, thread_id),
-                    )
-                ).fetchone()
-                if found is None:
-                    raise ThreadNotFoundError(thread_id)
-                # Only once the thread is known to be the caller's: no oracle for others'.
-                if message is None and not await self._resumable(thread_id):
-                    raise NothingToResumeError(thread_id)
-                # One statement for the run and its first event: the stream can start as
-                # soon as this commits.
-                await conn.execute(
-                    "with run as (insert into chat.runs (id, thread_id, user_id)"
-                    " values (%s, %s, %s) returning id)"
-                    " insert into chat.run_events (run_id, seq, user_id, event, data)"
-                    " select id, %s, %s, %s, %s from run",
-                    (run_id, thread_id, user_id, first.seq, user_id, first.event)
-                    + (Jsonb(first.data),),
-                )
+            async with as_user(self.pool, user_id, pipelined=True) as conn:
+                if new_thread:
+                    await self._insert_thread_and_run(conn, user_id, thread_id, title, first)
+                else:
+                    await self._claim_thread(conn, user_id, thread_id, title, first, message)
         except psycopg.errors.UniqueViolation as exc:
             raise ActiveRunError(thread_id) from exc
+        # Only now, committed: the run's own connections must find the thread and the run.
+        return self._launch(user_id, thread_id, message, context, first, subscribe)
+
+    async def _claim_thread(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        user_id: str,
+        thread_id: str,
+        title: str | None,
+        first: RunEvent,
+        message: str | None,
+    ) -> None:
+        """Touch the caller's thread and insert the run with its first event."""
+        found = await (
+            await conn.execute(
+                "update chat.threads set updated_at = now(), title = coalesce(title, %s)"
+                " where id = %s and deleted_at is null returning id",
+                (title, thread_id),
+            )
+        ).fetchone()
+        if found is None:
+            raise ThreadNotFoundError(thread_id)
+        # Only once the thread is known to be the caller's: no oracle for others'.
+        if message is None and not await self._resumable(thread_id):
+            raise NothingToResumeError(thread_id)
+        # One statement for the run and its first event: the stream can start as soon as
+        # this commits.
+        await conn.execute(
+            "with run as (insert into chat.runs (id, thread_id, user_id)"
+            " values (%s, %s, %s) returning id)"
+            " insert into chat.run_events (run_id, seq, user_id, event, data)"
+            " select id, %s, %s, %s, %s from run",
+            (first.data["run_id"], thread_id, user_id, first.seq, user_id, first.event)
+            + (Jsonb(first.data),),
+        )
+
+    async def _insert_thread_and_run(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        user_id: str,
+        thread_id: str,
+        title: str | None,
+        first: RunEvent,
+    ) -> None:
+        # One statement: the foreign keys are checked at its end, when the thread exists.
+        await conn.execute(
+            "with thread as (insert into chat.threads (id, user_id, title)"
+            " values (%s, %s, %s) returning id),"
+            " run as (insert into chat.runs (id, thread_id, user_id)"
+            " select %s, id, %s from thread returning id)"
+            " insert into chat.run_events (run_id, seq, user_id, event, data)"
+            " select id, %s, %s, %s, %s from run",
+            (thread_id, user_id, title, first.data["run_id"], user_id, first.seq, user_id)
+            + (first.event, Jsonb(first.data)),
+        )
+
+    def _launch(
+        self,
+        user_id: str,
+        thread_id: str,
+        message: str | None,
+        context: Context,
+        first: RunEvent,
+        subscribe: bool,
+    ) -> StartedRun:
+        """Publish the stored first event and start the run's task."""
+        run_id = str(first.data["run_id"])
         self.hub.open(run_id)
         events = self.hub.subscribe(run_id) if subscribe else None
         self._deliver(run_id, first)
@@ -260,11 +316,16 @@ class RunManager:
         seq = 1  # the metadata event was stored with the run
         ended = False
 
+        # Only turns that compute hold the event loop; one waiting on an LLM gives it back.
+        cpu_bound = self._cpu_bound(context)
+
         async def emit(event: str, data: dict[str, Any]) -> None:
             nonlocal seq
+            if cpu_bound:
+                await self._foreground.wait_quiet()
             seq += 1
             item = RunEvent(seq, event, data)
-            async with as_user(self.pool, user_id) as conn:
+            async with as_user(self.pool, user_id, pipelined=True) as conn:
                 await self._insert(conn, user_id, run_id, item)
             self._deliver(run_id, item)
 
@@ -278,7 +339,7 @@ class RunManager:
             seq += 2
             # The end event and the status change commit together: whoever sees the run
             # finished also finds its end event in the table.
-            async with as_user(self.pool, user_id) as conn:
+            async with as_user(self.pool, user_id, pipelined=True) as conn:
                 await self._insert(conn, user_id, run_id, final)
                 await self._insert(conn, user_id, run_id, end)
                 await conn.execute(
@@ -297,10 +358,12 @@ class RunManager:
             "metadata": {"run_id": run_id},
         }
         try:
-            slot = self._cpu_slots if self._cpu_bound(context) else contextlib.nullcontext()
+            slot = self._cpu_slots if cpu_bound else contextlib.nullcontext()
             if slot is self._cpu_slots and self._cpu_slots.locked():
                 await emit("status", {"state": "queued"})
             async with slot:
+                if cpu_bound:
+                    await self._foreground.wait_quiet()
                 async for mode, chunk in self.graph.astream(
                     {"messages": [HumanMessage(message)]} if message is not None else None,
                     config,

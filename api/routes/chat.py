@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
@@ -18,6 +19,7 @@ from sse_starlette import EventSourceResponse
 
 from api import chat_store
 from api.deps import LimitedUser, RunContext, Runtime
+from api.foreground import step_aside
 from api.runtime import ChatRuntime
 from api.schemas import (
     MAX_MESSAGE_BYTES,
@@ -99,15 +101,15 @@ async def post_message(
     """
     if len(body.message.encode()) > MAX_MESSAGE_BYTES:
         raise HTTPException(413, f"the message is over {MAX_MESSAGE_BYTES // 1024} KB")
-    pool = _pool(runtime)
-    if body.conversation_id is None:
-        thread_id = str((await chat_store.create_thread(pool, user.id))["id"])
-    else:
-        thread_id = _thread_id(body.conversation_id)
+    _pool(runtime)
+    new_thread = body.conversation_id is None
+    thread_id = str(uuid.uuid4()) if new_thread else _thread_id(str(body.conversation_id))
     runs = await runtime.runs()
     stream = wants_stream(request.headers.get("accept"))
     try:
-        started = await runs.start(user.id, thread_id, body.message, context, subscribe=stream)
+        started = await runs.start(
+            user.id, thread_id, body.message, context, subscribe=stream, new_thread=new_thread
+        )
     except ThreadNotFoundError as exc:
         raise HTTPException(404, _NOT_FOUND) from exc
     except ActiveRunError as exc:
@@ -120,6 +122,7 @@ async def _answer(
 ) -> ChatTurnPublic | EventSourceResponse:
     if started.events is not None:
         return event_stream(runs.follow(user_id, started.run_id, events=started.events))
+    step_aside(request)  # the turn waits while this request is in the foreground
     # Shielded: a client that gives up does not cancel the run.
     outcome = await asyncio.shield(started.task)
     return ChatTurnPublic(

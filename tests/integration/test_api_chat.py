@@ -439,3 +439,60 @@ def test_metrics_then_the_dashboard_metric_names(api, alice):
     assert requests in text and latency in text
     assert 'stack8s_chat_turns_total{response_type="deployment_plan"}' in text
     assert "stack8s_optimizer_tokens_saved_total" in text
+
+
+def test_request_starting_a_turn_then_running_turns_wait_until_its_first_byte(api, alice):
+    # B's request arrives with half its body: until B's stream starts, it is foreground.
+    # A, started meanwhile, gets its first event at once but its turn makes no progress.
+    host, port = api.removeprefix("http://").split(":")
+    body_b = json.dumps({"message": "Set up Stable Diffusion XL serving"}).encode()
+    head_b = (
+        f"POST /api/v1/chat/message HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: {alice['Authorization']}\r\nContent-Type: application/json\r\n"
+        f"Accept: text/event-stream\r\nContent-Length: {len(body_b)}\r\n\r\n"
+    ).encode()
+
+    async def scenario():
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(head_b + body_b[:10])
+        await writer.drain()
+        await asyncio.sleep(0.3)  # B is in the server's hands now
+        seen = []
+        async with (
+            httpx.AsyncClient(timeout=TIMEOUT) as client,
+            client.stream(
+                "POST",
+                f"{api}/api/v1/chat/message",
+                json={"message": "Deploy Llama 3.1 70B for inference"},
+                headers={**alice, "Accept": "text/event-stream"},
+            ) as response,
+        ):
+            lines = response.aiter_lines()
+
+            async def read_events():
+                fields = {}
+                async for line in lines:
+                    if line == "" and "event" in fields:
+                        seen.append(fields["event"])
+                        if fields["event"] == "end":
+                            return
+                        fields = {}
+                    elif line and not line.startswith(":"):
+                        name, _, value = line.partition(":")
+                        fields[name] = value.strip()
+
+            reading = asyncio.create_task(read_events())
+            await asyncio.sleep(1.5)
+            during_hold = list(seen)
+            writer.write(body_b[10:])  # B's body completes: its stream starts
+            await writer.drain()
+            first_b = await reader.readuntil(b"event: metadata")
+            await asyncio.wait_for(reading, 60)
+        writer.close()
+        return during_hold, seen, first_b
+
+    during_hold, seen, first_b = asyncio.run(scenario())
+
+    assert during_hold == ["metadata"]
+    assert seen[-1] == "end" and "plan" in seen
+    assert b"200 OK" in first_b
