@@ -11,7 +11,7 @@ the same instant. Per stream it measures the time to the first SSE event and to 
 error or timeout, a stream that stops without ``end``, or an ``end`` whose status is not
 ``done``. Bounded: every stream has a deadline, and the whole run one too.
 
-    .venv/bin/python bench/load_sse.py [--concurrency 200] [--ramp-s 2] [--pool-size 20]
+    .venv/bin/python bench/load_sse.py [--concurrency 200] [--ramp-s 1] [--pool-size 20]
 
 The server's pool opens all --pool-size connections at start (DB_POOL_MIN_SIZE), as a
 server that has been up a while has them.
@@ -252,7 +252,7 @@ def show(name: str, phase: dict[str, Any]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--concurrency", type=int, default=200)
-    parser.add_argument("--ramp-s", type=float, default=2.0, help="ramp phase: open over this")
+    parser.add_argument("--ramp-s", type=float, default=1.0, help="ramp phase: open over this")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--pool-size", type=int, default=20, help="DB_POOL_MAX_SIZE per worker")
     args = parser.parse_args()
