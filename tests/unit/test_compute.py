@@ -5,18 +5,15 @@ from pydantic import ValidationError
 
 from tools import compute_fit
 from tools.compute import (
-    REASONS,
     ComputeQuery,
     ComputeRow,
     ComputeSearchResult,
     RejectedExample,
     Rejection,
     _row,
-    active_reasons,
-    build_search_sql,
-    search_params,
 )
 from tools.compute_fit import ModelFit
+from tools.compute_sql import REASONS, active_reasons, build_search_sql, search_params
 from tools.formatting import DATA_NOTE, format_compute
 from tools.sizing import default_architectures
 
