@@ -16,7 +16,8 @@ from api.app import create_app
 from core.db import create_pool
 from core.settings import Settings
 from graph.runs import sweep_stale_runs
-from tests.stubs.supabase_auth import running_supabase_auth, serve_asgi
+from tests.stubs.supabase_auth import running_supabase_auth
+from tests.support.live_server import serve_asgi
 
 ALLOWED_ORIGIN = "http://allowed.example"
 TIMEOUT = httpx.Timeout(60.0)

@@ -13,7 +13,8 @@ from api.app import create_app
 from api.vault import Vault, VaultCorruptError
 from core.db import create_pool
 from core.settings import Settings
-from tests.stubs.supabase_auth import running_supabase_auth, serve_asgi
+from tests.stubs.supabase_auth import running_supabase_auth
+from tests.support.live_server import serve_asgi
 
 MASTER = "2:current-master-secret,1:previous-master-secret"
 TIMEOUT = httpx.Timeout(60.0)

@@ -21,7 +21,8 @@ from api.app import create_app
 from api.auth import AuthError, TokenVerifier
 from cli.login import LoginError, load_access_token, login, save_credentials
 from core.settings import Settings
-from tests.stubs.supabase_auth import running_supabase_auth, serve_asgi
+from tests.stubs.supabase_auth import running_supabase_auth
+from tests.support.live_server import serve_asgi
 
 HS_SECRET = "test-hs256-project-secret-" + "x" * 20
 ANON_KEY = "anon-key-for-tests"

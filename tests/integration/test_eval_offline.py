@@ -93,7 +93,7 @@ async def test_compression_ab_then_reported_or_said_unavailable(resources, tmp_p
 @pytest.fixture
 def api_url(pg_url, ingested):
     from api.app import create_app
-    from tests.stubs.supabase_auth import serve_asgi
+    from tests.support.live_server import serve_asgi
 
     app = create_app(Settings(database_url=pg_url, auth_enabled=False, _env_file=None))
     with serve_asgi(app) as url:

@@ -6,7 +6,7 @@ import pytest
 
 from api.app import create_app
 from core.settings import Settings
-from tests.stubs.supabase_auth import serve_asgi
+from tests.support.live_server import serve_asgi
 
 URL = "/api/v1/tools/optimizer/analyze"
 

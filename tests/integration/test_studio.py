@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from agents.schemas import DeploymentPlan
 from core.settings import PROJECT_ROOT
 from tests.stubs.openai_stub import running_stub
 from tests.stubs.scenario import REQUEST, cheapest_fit, gpu, plan_args, planner
+from tests.support.live_server import free_port
 
 pytest.importorskip("langgraph_api", reason="langgraph-cli[inmem] (dev extra) is not installed")
 from langgraph_sdk import get_client  # noqa: E402  (only once the dev server is known present)
@@ -30,12 +30,6 @@ from langgraph_sdk import get_client  # noqa: E402  (only once the dev server is
 LANGGRAPH = Path(sys.executable).with_name("langgraph")
 START_TIMEOUT_S = 120
 RUN_TIMEOUT_S = 120
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _config_in(workdir):
@@ -70,7 +64,7 @@ def studio(pg_url, ingested, tmp_path_factory):
     if not LANGGRAPH.exists():
         pytest.skip("the langgraph CLI is not installed in this environment")
     workdir = tmp_path_factory.mktemp("langgraph-dev")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": pg_url,

@@ -1,18 +1,17 @@
 """The tool debug endpoints over real HTTP: shapes, 422s that name the field, never a 500."""
 
 import json
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-import uvicorn
 import yaml
 
 from api.app import create_app
 from core.settings import Settings
+from tests.support.live_server import serve_asgi
 
 pytestmark = pytest.mark.integration
 
@@ -24,31 +23,10 @@ INJECTIONS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _serve(settings):
-    port = _free_port()
-    srv = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return f"http://127.0.0.1:{port}", srv, thread
-
-
 @pytest.fixture(scope="module")
 def server(pg_url, ingested):
-    url, srv, thread = _serve(Settings(database_url=pg_url, _env_file=None))
-    yield url
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serve_asgi(create_app(Settings(database_url=pg_url, _env_file=None))) as url:
+        yield url
 
 
 def _post(server, path, body):
@@ -308,12 +286,8 @@ def test_tool_endpoints_when_auth_on_and_no_token_then_401(pg_url, ingested):
         supabase_jwt_secret="tools-api-test-secret-" + "x" * 20,
         _env_file=None,
     )
-    url, srv, thread = _serve(settings)
-    try:
+    with serve_asgi(create_app(settings)) as url:
         post = _post(url, "k8s/search", {"query": "redis"})
         get = httpx.get(f"{url}/api/v1/tools/local", timeout=10)
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
 
     assert (post.status_code, get.status_code) == (401, 401)

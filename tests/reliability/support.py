@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from core.settings import PROJECT_ROOT
-from tests.stubs.supabase_auth import free_port
+from tests.support.live_server import free_port
 
 
 def parse_sse(lines: Iterable[str]) -> Iterator[tuple[int, str, Any]]:

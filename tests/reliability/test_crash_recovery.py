@@ -18,7 +18,7 @@ from api.app import create_app
 from core.db import connect
 from core.settings import Settings
 from tests.reliability.support import api_process, parse_sse, started_nodes, wait_until
-from tests.stubs.supabase_auth import serve_asgi
+from tests.support.live_server import serve_asgi
 
 TIMEOUT = httpx.Timeout(60.0)
 MESSAGE = "Serve Mistral 7B with 8k context for 20 users on GCP"

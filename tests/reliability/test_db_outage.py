@@ -17,7 +17,7 @@ from api.app import create_app
 from core.db import connect
 from core.settings import Settings
 from tests.reliability.support import parse_sse, started_nodes, wait_until
-from tests.stubs.supabase_auth import serve_asgi
+from tests.support.live_server import serve_asgi
 
 FAST = httpx.Timeout(2.0)
 SLOW = httpx.Timeout(60.0)

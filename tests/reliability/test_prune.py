@@ -14,7 +14,7 @@ from cli.prune import add_prune_parser
 from core.db import connect
 from core.settings import Settings
 from graph.prune import prune_checkpoints
-from tests.stubs.supabase_auth import serve_asgi
+from tests.support.live_server import serve_asgi
 
 TIMEOUT = httpx.Timeout(60.0)
 TURNS = ["I want to deploy AI", "A Llama 3.1 8B chatbot for 20 users on AWS", "make it 40 users"]

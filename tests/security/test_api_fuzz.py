@@ -18,7 +18,7 @@ import pytest
 
 from api.app import create_app
 from core.settings import PROJECT_ROOT, Settings
-from tests.stubs.supabase_auth import serve_asgi
+from tests.support.live_server import serve_asgi
 
 pytest.importorskip("schemathesis")
 

@@ -28,7 +28,7 @@ from core.db import connection_kwargs
 from core.settings import Settings
 from tests.stubs.openai_stub import running_stub
 from tests.stubs.scenario import REQUEST, cheapest_fit, gpu, plan_args, planner
-from tests.stubs.supabase_auth import serve_asgi
+from tests.support.live_server import serve_asgi
 
 SENTINEL = "sk-S8SENTINEL-" + uuid.uuid4().hex
 VAULTED = "sk-S8VAULTED-" + uuid.uuid4().hex

@@ -18,7 +18,7 @@ from core.ingest import ingest
 from core.settings import Settings
 from tests.conftest import FIXTURES
 from tests.reliability.dedicated import dedicated_postgres
-from tests.stubs.supabase_auth import serve_asgi
+from tests.support.live_server import serve_asgi
 
 EVIL = "evil/jailbreak-7b"
 TIMEOUT = httpx.Timeout(60.0)

@@ -9,15 +9,12 @@ It serves what Stack8s and the ``supabase`` client call, under ``/auth/v1``:
   accepts its own ES256 tokens and HS256 tokens signed with ``legacy_secret``).
 
 ``mint`` makes tokens with any claims, key, ``kid`` or algorithm, so tests can forge the bad
-ones too. ``serve_asgi`` runs any ASGI app (this one, or the Stack8s API) with uvicorn on a
-free loopback port in a thread.
+ones too. It runs with ``tests.support.live_server.serve_asgi``, like the Stack8s API.
 """
 
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,39 +23,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def serve_asgi(app: Any, *, timeout_s: float = 30.0, log_level: str = "warning") -> Iterator[str]:
-    """Serve ``app`` on a free loopback port; yield its base URL; stop it afterwards."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout_s
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            server.should_exit = True
-            raise RuntimeError("server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+from tests.support.live_server import serve_asgi
 
 
 class SupabaseAuthStub:
