@@ -196,7 +196,9 @@ class RunManager:
         try:
             async with as_user(self.pool, user_id, pipelined=True) as conn:
                 if new_thread:
-                    await self._insert_thread_and_run(conn, user_id, thread_id, title, first)
+                    await self._insert_run(
+                        conn, user_id, thread_id, first, new_thread=True, new_thread_title=title
+                    )
                 else:
                     await self._claim_thread(conn, user_id, thread_id, title, first, message)
         except psycopg.errors.UniqueViolation as exc:
@@ -226,35 +228,44 @@ class RunManager:
         # Only once the thread is known to be the caller's: no oracle for others'.
         if message is None and not await self._resumable(thread_id):
             raise NothingToResumeError(thread_id)
-        # One statement for the run and its first event: the stream can start as soon as
-        # this commits.
-        await conn.execute(
-            "with run as (insert into chat.runs (id, thread_id, user_id)"
-            " values (%s, %s, %s) returning id)"
-            " insert into chat.run_events (run_id, seq, user_id, event, data)"
-            " select id, %s, %s, %s, %s from run",
-            (first.data["run_id"], thread_id, user_id, first.seq, user_id, first.event)
-            + (Jsonb(first.data),),
-        )
+        await self._insert_run(conn, user_id, thread_id, first)
 
-    async def _insert_thread_and_run(
+    async def _insert_run(
         self,
         conn: psycopg.AsyncConnection[Any],
         user_id: str,
         thread_id: str,
-        title: str | None,
         first: RunEvent,
+        *,
+        new_thread_title: str | None = None,
+        new_thread: bool = False,
     ) -> None:
-        # One statement: the foreign keys are checked at its end, when the thread exists.
+        """Insert the run and its first event (and the thread, when ``new_thread``).
+
+        One statement, so the stream can start as soon as it commits; a new thread is a CTE
+        the run selects from, and the foreign keys are checked at the statement's end.
+        """
+        thread = (
+            "thread as (insert into chat.threads (id, user_id, title)"
+            " values (%(thread)s, %(user)s, %(title)s) returning id), "
+            if new_thread
+            else ""
+        )
         await conn.execute(
-            "with thread as (insert into chat.threads (id, user_id, title)"
-            " values (%s, %s, %s) returning id),"
-            " run as (insert into chat.runs (id, thread_id, user_id)"
-            " select %s, id, %s from thread returning id)"
+            f"with {thread}run as (insert into chat.runs (id, thread_id, user_id)"
+            f" select %(run)s, %(thread)s, %(user)s {'from thread' if new_thread else ''}"
+            " returning id)"
             " insert into chat.run_events (run_id, seq, user_id, event, data)"
-            " select id, %s, %s, %s, %s from run",
-            (thread_id, user_id, title, first.data["run_id"], user_id, first.seq, user_id)
-            + (first.event, Jsonb(first.data)),
+            " select id, %(seq)s, %(user)s, %(event)s, %(data)s from run",
+            {
+                "thread": thread_id,
+                "user": user_id,
+                "title": new_thread_title,
+                "run": first.data["run_id"],
+                "seq": first.seq,
+                "event": first.event,
+                "data": Jsonb(first.data),
+            },
         )
 
     def _launch(
