@@ -16,25 +16,19 @@ from api.app import create_app
 from core.db import create_pool
 from core.settings import Settings
 from graph.runs import sweep_stale_runs
-from tests.stubs.supabase_auth import running_supabase_auth
 from tests.support.live_server import serve_asgi
+from tests.support.sse import parse_sse
 
 ALLOWED_ORIGIN = "http://allowed.example"
 TIMEOUT = httpx.Timeout(60.0)
 
 
 @pytest.fixture(scope="module")
-def stub():
-    with running_supabase_auth() as auth:
-        yield auth
-
-
-@pytest.fixture(scope="module")
-def server(pg_url, ingested, stub):
+def server(pg_url, ingested, auth_stub):
     settings = Settings(
         database_url=pg_url,
         auth_enabled=True,
-        supabase_url=stub.base_url,
+        supabase_url=auth_stub.base_url,
         cors_origins=[ALLOWED_ORIGIN],
         _env_file=None,
     )
@@ -49,27 +43,14 @@ def api(server):
 
 
 @pytest.fixture
-def alice(stub):
-    return {"Authorization": f"Bearer {stub.mint(str(uuid.uuid4()))}"}
+def alice(auth_stub):
+    return {"Authorization": f"Bearer {auth_stub.mint(str(uuid.uuid4()))}"}
 
 
 def _new_chat(api, headers):
     response = httpx.post(f"{api}/api/v1/chat/start", headers=headers, timeout=TIMEOUT)
     assert response.status_code == 200
     return response.json()["conversation_id"]
-
-
-def _parse_sse(lines):
-    """Yield (id, event, data) per SSE event; pings (comments) are skipped."""
-    fields = {}
-    for line in lines:
-        if line == "":
-            if "event" in fields:
-                yield int(fields["id"]), fields["event"], json.loads(fields.get("data", "null"))
-            fields = {}
-        elif not line.startswith(":"):
-            name, _, value = line.partition(":")
-            fields[name] = value[1:] if value.startswith(" ") else value
 
 
 def _send(api, headers, chat_id, text, stream=False):
@@ -82,7 +63,7 @@ def _send(api, headers, chat_id, text, stream=False):
     ) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
-        return list(_parse_sse(response.iter_lines()))
+        return list(parse_sse(response.iter_lines()))
 
 
 def _turn(api, headers, chat_id, text, stream):
@@ -246,7 +227,7 @@ def test_drop_the_stream_mid_run_then_rejoin_gets_every_event_exactly_once(api, 
         with httpx.stream(
             "POST", f"{api}/api/v1/chat/message", json=body, headers=headers, timeout=TIMEOUT
         ) as response:
-            for event in _parse_sse(response.iter_lines()):
+            for event in parse_sse(response.iter_lines()):
                 first.append(event)
                 if len(first) == 3:
                     break  # the client drops the connection here
@@ -261,7 +242,7 @@ def test_drop_the_stream_mid_run_then_rejoin_gets_every_event_exactly_once(api, 
         )
         response = stream.__enter__()
     try:
-        rest = list(_parse_sse(response.iter_lines()))  # the lock is released: the run goes on
+        rest = list(parse_sse(response.iter_lines()))  # the lock is released: the run goes on
     finally:
         stream.__exit__(None, None, None)
         rejoin.close()
@@ -283,7 +264,7 @@ def test_rejoin_a_finished_run_then_full_replay_and_from_the_middle(api, alice):
 
     def replay(**headers):
         with httpx.stream("GET", url, headers={**alice, **headers}, timeout=TIMEOUT) as response:
-            return list(_parse_sse(response.iter_lines()))
+            return list(parse_sse(response.iter_lines()))
 
     assert replay() == events
     assert replay(**{"Last-Event-ID": "5"}) == events[5:]
@@ -334,7 +315,7 @@ def test_message_while_a_run_is_in_progress_then_409(api, alice, db):
                 json={"conversation_id": chat_id, "message": "Deploy Llama 3.1 70B"},
                 headers={**alice, "Accept": "text/event-stream"},
             ) as response:
-                next(_parse_sse(response.iter_lines()))
+                next(parse_sse(response.iter_lines()))
 
             second = _send(api, alice, chat_id, "and another")
             busy_delete = client.delete(f"{api}/api/v1/chat/{chat_id}", headers=alice)
@@ -396,9 +377,9 @@ def test_body_over_the_cap_then_413_before_parsing(api, alice):
     assert anonymous.json()["request_id"] == anonymous.headers["x-request-id"]
 
 
-def test_rate_limit_then_429_with_retry_after(server, stub):
+def test_rate_limit_then_429_with_retry_after(server, auth_stub):
     api, app = server
-    headers = {"Authorization": f"Bearer {stub.mint(str(uuid.uuid4()))}"}
+    headers = {"Authorization": f"Bearer {auth_stub.mint(str(uuid.uuid4()))}"}
     limiter = app.state.chat.limiter
     limiter.enabled, limiter.per_minute = True, 2
     try:

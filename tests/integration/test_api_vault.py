@@ -13,7 +13,6 @@ from api.app import create_app
 from api.vault import Vault, VaultCorruptError
 from core.db import create_pool
 from core.settings import Settings
-from tests.stubs.supabase_auth import running_supabase_auth
 from tests.support.live_server import serve_asgi
 
 MASTER = "2:current-master-secret,1:previous-master-secret"
@@ -21,17 +20,11 @@ TIMEOUT = httpx.Timeout(60.0)
 
 
 @pytest.fixture(scope="module")
-def stub():
-    with running_supabase_auth() as auth:
-        yield auth
-
-
-@pytest.fixture(scope="module")
-def server(pg_url, ingested, stub):
+def server(pg_url, ingested, auth_stub):
     settings = Settings(
         database_url=pg_url,
         auth_enabled=True,
-        supabase_url=stub.base_url,
+        supabase_url=auth_stub.base_url,
         vault_master_key=MASTER,
         _env_file=None,
     )
@@ -47,8 +40,8 @@ def api(server):
 
 
 @pytest.fixture
-def user(stub):
-    return {"Authorization": f"Bearer {stub.mint(str(uuid.uuid4()))}"}
+def user(auth_stub):
+    return {"Authorization": f"Bearer {auth_stub.mint(str(uuid.uuid4()))}"}
 
 
 class _Capture(logging.Handler):
@@ -148,8 +141,8 @@ def test_put_key_then_get_shows_only_last_four_and_ciphertext_hides_it(api, user
     assert _tables_containing(db, secret) == []
 
 
-def test_other_users_key_then_invisible_and_not_deletable(api, user, stub):
-    other = {"Authorization": f"Bearer {stub.mint(str(uuid.uuid4()))}"}
+def test_other_users_key_then_invisible_and_not_deletable(api, user, auth_stub):
+    other = {"Authorization": f"Bearer {auth_stub.mint(str(uuid.uuid4()))}"}
     httpx.put(f"{api}/api/v1/keys/openai", json={"api_key": "sk-mine-12345"}, headers=user)
 
     seen = httpx.get(f"{api}/api/v1/keys/openai", headers=other, timeout=10)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -15,19 +14,6 @@ import httpx
 
 from core.settings import PROJECT_ROOT
 from tests.support.live_server import free_port
-
-
-def parse_sse(lines: Iterable[str]) -> Iterator[tuple[int, str, Any]]:
-    """Yield (id, event, data) per SSE event; pings (comments) are skipped."""
-    fields: dict[str, str] = {}
-    for line in lines:
-        if line == "":
-            if "event" in fields:
-                yield int(fields["id"]), fields["event"], json.loads(fields.get("data", "null"))
-            fields = {}
-        elif not line.startswith(":"):
-            name, _, value = line.partition(":")
-            fields[name] = value[1:] if value.startswith(" ") else value
 
 
 def wait_until(check: Callable[[], Any], timeout_s: float, interval_s: float = 0.1) -> Any:

@@ -17,8 +17,9 @@ import psycopg
 from api.app import create_app
 from core.db import connect
 from core.settings import Settings
-from tests.reliability.support import api_process, parse_sse, started_nodes, wait_until
+from tests.reliability.support import api_process, started_nodes, wait_until
 from tests.support.live_server import serve_asgi
+from tests.support.sse import parse_sse
 
 TIMEOUT = httpx.Timeout(60.0)
 MESSAGE = "Serve Mistral 7B with 8k context for 20 users on GCP"

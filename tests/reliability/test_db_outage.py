@@ -16,8 +16,9 @@ import pytest
 from api.app import create_app
 from core.db import connect
 from core.settings import Settings
-from tests.reliability.support import parse_sse, started_nodes, wait_until
+from tests.reliability.support import started_nodes, wait_until
 from tests.support.live_server import serve_asgi
+from tests.support.sse import parse_sse
 
 FAST = httpx.Timeout(2.0)
 SLOW = httpx.Timeout(60.0)

@@ -18,8 +18,8 @@ from starlette.routing import Route
 
 from api.app import create_app
 from core.settings import Settings
-from tests.reliability.support import parse_sse
 from tests.support.live_server import free_port, serve_asgi
+from tests.support.sse import parse_sse
 
 TIMEOUT = httpx.Timeout(60.0)
 DELAY_S = 3.0
