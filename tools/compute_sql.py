@@ -93,10 +93,11 @@ def _tp_sql(fit: ModelFit | None) -> str:
 
 def _shape_reason_sql(query: ComputeQuery, fit: ModelFit | None) -> str:
     # The first failed check that holds for every row of a shape, as its code; null if none.
+    conditions = dict(REASONS)
     whens = " ".join(
-        f"when {condition} then {CODES[reason]}"
-        for reason, condition in REASONS
-        if condition is not None and reason in active_reasons(query, fit)
+        f"when {conditions[reason]} then {CODES[reason]}"
+        for reason in active_reasons(query, fit)
+        if conditions[reason] is not None
     )
     return f"case {whens} end" if whens else "null::int"
 
