@@ -2,10 +2,12 @@
 
 Sets up like `stack8s serve` (embedded Postgres under .stack8s/bench unless DATABASE_URL is
 set, migrations, ingestion when the catalogs are empty), warms up, then times each tool
-call end to end on one async connection: SQL, Python ranking and, for hf, the query
-embedding. Prints a table and writes bench/results/tools.json.
+call end to end on one async connection made as the app makes them (prepared statements
+per DB_PREPARED_STATEMENTS; --prepared-statements overrides it): SQL, Python ranking and,
+for hf, the query embedding. Prints a table and writes bench/results/tools.json.
 
     .venv/bin/python bench/tools.py [--iterations 200] [--warmup 20]
+                                    [--prepared-statements auto|on|off]
 """
 
 from __future__ import annotations
@@ -74,9 +76,11 @@ SIZINGS = [
 ]
 
 
-def prepare() -> tuple[str, Settings]:
+def prepare(prepared_statements: str | None) -> tuple[str, Settings]:
     """Start or reach the bench database (.stack8s/bench), migrated and ingested."""
     settings = bench_settings()
+    if prepared_statements is not None:
+        settings = settings.model_copy(update={"db_prepared_statements": prepared_statements})
     url = prepared_database(settings)
     with connect(url) as conn:
         counts = catalog_counts(conn)
@@ -101,7 +105,7 @@ async def time_calls(
 async def run(url: str, settings: Settings, iterations: int, warmup: int) -> dict[str, Any]:
     """Time every tool and return p50/p95 per tool."""
     embedder = get_embedder(settings)
-    conn = await psycopg.AsyncConnection.connect(url, **connection_kwargs())
+    conn = await psycopg.AsyncConnection.connect(url, **connection_kwargs(settings))
     cycle = itertools.cycle
     compute_q, model_q = cycle(COMPUTE_QUERIES), cycle(MODEL_QUERIES)
     charts_q, hf_q, sizing_q = cycle(CHART_QUERIES), cycle(MODEL_SEARCHES), cycle(SIZINGS)
@@ -145,8 +149,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--prepared-statements", choices=["auto", "on", "off"], default=None)
     args = parser.parse_args()
-    url, settings = prepare()
+    url, settings = prepare(args.prepared_statements)
+    print(f"prepared statements: {'on' if settings.prepared_statements else 'off'}")
     load_before = os.getloadavg()[0]
     results = asyncio.run(run(url, settings, args.iterations, args.warmup))
     report(results)
@@ -163,6 +169,7 @@ def main() -> int:
                 "load_avg_1m_after": round(os.getloadavg()[0], 2),
             },
             "python": platform.python_version(),
+            "prepared_statements": settings.prepared_statements,
             "tools": results,
         },
     )

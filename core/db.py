@@ -1,8 +1,10 @@
 """Database access: the embedded Postgres when no DATABASE_URL is set, and the one pool.
 
-Every connection is made with ``prepare_threshold=None`` so that transaction poolers
-(PgBouncer, Supabase's Supavisor) work, autocommit on (explicit transactions where they
-matter) and ``dict_row`` rows, which is also what LangGraph's Postgres saver expects.
+Every connection is made with autocommit on (explicit transactions where they matter) and
+``dict_row`` rows, which is also what LangGraph's Postgres saver expects. Statements are not
+prepared, so that transaction poolers (PgBouncer, Supabase's Supavisor) work, unless the
+settings allow it (``Settings.prepared_statements``), and then only those run through
+``fetchone_generic_plan``.
 """
 
 from __future__ import annotations
@@ -76,9 +78,42 @@ def database_url(settings: Settings) -> str:
     return start_embedded_postgres(embedded_data_dir(settings))
 
 
-def connection_kwargs() -> dict[str, Any]:
-    """Return the options every Stack8s connection is made with."""
-    return {"autocommit": True, "prepare_threshold": None, "row_factory": dict_row}
+# psycopg prepares a statement once it has run this many times: this many, only the statements
+# run with prepare=True are.
+_PREPARE_ONLY_WHEN_ASKED = 2**31 - 1
+
+
+def connection_kwargs(settings: Settings | None = None) -> dict[str, Any]:
+    """Return the options every Stack8s connection is made with.
+
+    Without ``settings``, or when they do not allow prepared statements, nothing is prepared.
+    """
+    allowed = settings is not None and settings.prepared_statements
+    return {
+        "autocommit": True,
+        "prepare_threshold": _PREPARE_ONLY_WHEN_ASKED if allowed else None,
+        "row_factory": dict_row,
+    }
+
+
+async def fetchone_generic_plan(
+    conn: psycopg.AsyncConnection[Any], sql: str, params: dict[str, Any]
+) -> Any:
+    """Run ``sql`` prepared, with a cached generic plan where allowed, and fetch one row.
+
+    For a statement whose planning costs about as much as running it. Postgres plans a
+    prepared statement anew for its parameters on every run unless told to keep the generic
+    plan; the setting that says so is made local to the statement's own implicit transaction
+    (pipelined, both go before one Sync), so no other statement sees it. On a connection
+    that may not prepare, or inside a transaction, the statement runs as usual.
+    """
+    idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    if conn.prepare_threshold is None or not idle:
+        return await (await conn.execute(sql, params)).fetchone()
+    async with conn.pipeline():
+        await conn.execute("select set_config('plan_cache_mode', 'force_generic_plan', true)")
+        cursor = await conn.execute(sql, params, prepare=True)
+        return await cursor.fetchone()
 
 
 @contextlib.contextmanager
@@ -168,7 +203,7 @@ def create_pool(url: str, settings: Settings) -> AsyncConnectionPool[Any]:
         max_lifetime=settings.db_pool_max_lifetime_s,
         timeout=settings.db_connect_timeout_s,
         kwargs={
-            **connection_kwargs(),
+            **connection_kwargs(settings),
             "connect_timeout": max(1, int(settings.db_connect_timeout_s)),
         },
         # Give up a chain of backed-off reconnection attempts soon: the next request starts a

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     db_pool_max_idle_s: float = 300.0
     db_pool_max_lifetime_s: float = 1800.0
     db_connect_timeout_s: float = 5.0
+    # Server-side prepared statements with cached generic plans, for the statements the code
+    # marks (the compute search). A transaction pooler (Supavisor on 6543, PgBouncer in
+    # transaction mode) cannot keep them, so "auto" turns them on for the embedded database
+    # only; set "on" for a direct connection to your own Postgres.
+    db_prepared_statements: Literal["auto", "on", "off"] = "auto"
 
     # Embeddings: local (packaged MiniLM), http (a TEI server) or openai.
     embeddings_provider: Literal["local", "http", "openai"] = "local"
@@ -81,6 +86,13 @@ class Settings(BaseSettings):
     def embedded_database(self) -> bool:
         """Say whether the app must start its own Postgres."""
         return not self.database_url
+
+    @property
+    def prepared_statements(self) -> bool:
+        """Say whether connections may keep prepared statements (see db_prepared_statements)."""
+        if self.db_prepared_statements == "auto":
+            return self.embedded_database
+        return self.db_prepared_statements == "on"
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

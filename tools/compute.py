@@ -29,6 +29,7 @@ from pydantic import (
     field_validator,
 )
 
+from core.db import fetchone_generic_plan
 from tools.compute_fit import ModelFit, WorkloadFields, model_fit, reject_nul
 from tools.compute_sql import HOURS_PER_MONTH, REASONS, build_search_sql, search_params
 from tools.throughput import GpuSpec, estimate_throughput
@@ -210,8 +211,7 @@ async def search_instances(
 
     """
     fit = await model_fit(conn, query, query.model_id) if query.model_id else None
-    cursor = await conn.execute(build_search_sql(query, fit), search_params(query, fit))
-    raw = await cursor.fetchone()
+    raw = await fetchone_generic_plan(conn, build_search_sql(query, fit), search_params(query, fit))
     if raw is None:  # a select of aggregates returns one row; this only satisfies the types
         raise RuntimeError("compute search returned no row")
     counts = {int(code): int(n) for code, n in raw["counts"].items() if n}

@@ -201,12 +201,20 @@ def build_search_sql(query: ComputeQuery, fit: ModelFit | None) -> str:
         else f"cardinality(i.{basis}_prices)"
     )
     # One row per type at its cheapest region, or every passing region when regions are asked.
+    # Then only the top_k shapes by their cheapest row can hold the top_k rows (a shape's
+    # rows differ only in price and region, so its cheapest row ranks first among them).
     if query.regions:
         kept_prices = "s.prices, s.price_regions"
         passing_prices = "unnest(s.prices[1:s.passing], s.price_regions[1:s.passing])"
+        passing_shapes = (
+            "(select * from s where s.reason is null and s.passing > 0 order by s.prices[1], "
+            "s.gpu_memory_gb_total desc, s.gpu_count desc, s.provider, s.instance_type, "
+            "s.price_regions[1] limit %(top_k)s) s"
+        )
     else:
         kept_prices = "s.prices[1] as first_price, s.price_regions[1] as first_region"
         passing_prices = "(select s.first_price, s.first_region)"
+        passing_shapes = "(select * from s where s.reason is null and s.passing > 0) s"
     # A type's rows in one region are one row; without regions a type whose regions differ
     # in more than price (two shapes) still gets one row.
     one_per = "" if query.regions else "distinct on (c.type_key)"
@@ -265,8 +273,7 @@ candidates as (
     from (
         select s.type_key, s.provider, s.instance_type, s.gpu_memory_gb_total as vram,
                s.gpu_count as gpus, s.tp, p.price, p.region
-        from s cross join lateral {passing_prices} p(price, region)
-        where s.reason is null and s.passing > 0
+        from {passing_shapes} cross join lateral {passing_prices} p(price, region)
     ) c
     {one_per_order}
 ),

@@ -3,8 +3,11 @@
 import csv
 from collections import Counter
 
+import psycopg
 import pytest
 
+from core.db import connection_kwargs
+from core.settings import Settings
 from tools.compute import ComputeQuery, search_instances
 from tools.compute_fit import UnknownModelError
 from tools.sizing import DATA_DIR, Workload, default_architectures, vram_requirement
@@ -383,10 +386,34 @@ EQUIVALENCE_QUERIES = [
 ]
 
 
+async def _connection(pg_url, prepared_statements):
+    settings = Settings(_env_file=None, db_prepared_statements=prepared_statements)
+    return await psycopg.AsyncConnection.connect(pg_url, **connection_kwargs(settings))
+
+
+@pytest.fixture(params=["off", "on"], ids=["unprepared", "prepared"])
+async def search_conn(pg_url, request):
+    """A connection that does not prepare the search, or one that does (generic plan)."""
+    conn = await _connection(pg_url, request.param)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def prepared_conn(pg_url):
+    conn = await _connection(pg_url, "on")
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
 @pytest.mark.parametrize("query", EQUIVALENCE_QUERIES, ids=lambda q: q.model_dump_json(
     exclude_defaults=True))
 async def test_filter_mix_then_counts_and_ranking_equal_a_row_by_row_scan_of_the_csv(
-    adb, ingested, query
+    search_conn, ingested, query
 ):
     price_field = "spot" if query.spot else "price"
     reasons = {id(row): _reference_reason(row, query) for row in ROWS}
@@ -397,7 +424,9 @@ async def test_filter_mix_then_counts_and_ranking_equal_a_row_by_row_scan_of_the
         expected = _one_per_type(passing, price_field)
     counts = Counter(reason for reason in reasons.values() if reason is not None)
 
-    result = await search_instances(adb, query)
+    # Twice: a prepared statement's second run is the one that reuses its plan.
+    await search_instances(search_conn, query)
+    result = await search_instances(search_conn, query)
 
     assert _result_ids(result) == _ids(expected[: query.top_k])
     assert {k: v.count for k, v in result.rejected.items()} == dict(counts)
@@ -422,3 +451,64 @@ async def test_catalog_row_changed_then_next_search_sees_it_without_a_rebuild_st
 
     assert _result_ids(changed) == [(row["provider"], row["instance_type"], row["region"])]
     assert _result_ids(restored) != _result_ids(changed)
+
+
+async def _prepared_plans(conn):
+    cursor = await conn.execute(
+        "select generic_plans, custom_plans from pg_prepared_statements"
+        " where statement like '%%instance_shapes%%'"
+    )
+    return [(r["generic_plans"], r["custom_plans"]) for r in await cursor.fetchall()]
+
+
+async def _plan_cache_mode(conn):
+    return (await (await conn.execute("show plan_cache_mode")).fetchone())["plan_cache_mode"]
+
+
+async def test_prepared_search_then_plan_reused_and_no_other_statement_forced_generic(
+    prepared_conn, ingested
+):
+    query = ComputeQuery(gpu_needed=True, min_vram_gb=24)
+
+    for _ in range(3):
+        await search_instances(prepared_conn, query)
+
+    assert await _prepared_plans(prepared_conn) == [(3, 0)]
+    # The generic-plan setting lived only in the search's own implicit transaction.
+    assert await _plan_cache_mode(prepared_conn) == "auto"
+
+
+async def test_search_inside_a_caller_transaction_then_not_prepared_and_setting_untouched(
+    prepared_conn, ingested
+):
+    async with prepared_conn.transaction():
+        result = await search_instances(prepared_conn, ComputeQuery(gpu_needed=True, top_k=3))
+        mode = await _plan_cache_mode(prepared_conn)
+
+    assert len(result.results) == 3
+    assert mode == "auto"
+    assert await _prepared_plans(prepared_conn) == []
+
+
+async def test_price_changed_after_a_prepared_search_then_the_next_one_sees_it(
+    prepared_conn, adb, ingested
+):
+    row = next(r for r in ROWS if r["gpu_model"] == "H100" and r["price"])
+    key = (row["provider"], row["instance_type"], row["region"])
+    query = ComputeQuery(gpu_needed=True, top_k=1)
+    update = (
+        "update cloud.instances set price_hourly_usd = %s "
+        "where provider = %s and instance_type = %s and region = %s"
+    )
+    before = await search_instances(prepared_conn, query)
+    try:
+        # Committed by another session, as an ingestion would: the cached plan must not
+        # keep serving the shapes it was planned against.
+        await adb.execute(update, (0.0001, *key))
+        changed = await search_instances(prepared_conn, query)
+    finally:
+        await adb.execute(update, (row["price"], *key))
+    restored = await search_instances(prepared_conn, query)
+
+    assert _result_ids(changed) == [key]
+    assert _result_ids(restored) == _result_ids(before) != [key]

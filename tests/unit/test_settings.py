@@ -40,3 +40,25 @@ def test_settings_in_development_then_embedded_database_and_no_auth_by_default(m
     settings = Settings(_env_file=None)
 
     assert settings.embedded_database and not settings.auth_enabled
+
+
+@pytest.mark.parametrize(
+    ("mode", "database_url", "expected"),
+    [
+        ("auto", None, True),  # the embedded Postgres: no pooler in between
+        ("auto", "postgresql://app@pooler.example:6543/stack8s", False),
+        ("on", "postgresql://app@db.example:5432/stack8s", True),
+        ("off", None, False),
+    ],
+)
+def test_prepared_statements_then_on_only_where_no_transaction_pooler_can_sit(
+    mode, database_url, expected
+):
+    settings = Settings(_env_file=None, db_prepared_statements=mode, database_url=database_url)
+
+    assert settings.prepared_statements is expected
+
+
+def test_prepared_statements_when_unknown_mode_then_refused_naming_the_setting():
+    with pytest.raises(ValidationError, match="db_prepared_statements"):
+        Settings(_env_file=None, db_prepared_statements="sometimes")
