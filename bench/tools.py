@@ -102,6 +102,39 @@ async def time_calls(
     return samples
 
 
+async def compare_prepared(url: str, iterations: int) -> dict[str, float]:
+    """Time the compute queries prepared and unprepared, call for call in turn.
+
+    Alternating calls see the same moments of a machine whose speed drifts, so the ratio
+    holds even when the absolute figures move.
+    """
+    modes = ("on", "off")
+    conns = {
+        mode: await psycopg.AsyncConnection.connect(
+            url, **connection_kwargs(Settings(db_prepared_statements=mode))
+        )
+        for mode in modes
+    }
+    samples: dict[str, list[float]] = {mode: [] for mode in modes}
+    try:
+        for i in range(iterations):
+            query = COMPUTE_QUERIES[i % len(COMPUTE_QUERIES)]
+            for mode in modes:
+                started = time.perf_counter_ns()
+                await search_instances(conns[mode], query)
+                samples[mode].append((time.perf_counter_ns() - started) / 1e6)
+    finally:
+        for conn in conns.values():
+            await conn.close()
+    # The first pass over the queries prepares them (and warms the other side's caches).
+    prepared, unprepared = (statistics.median(samples[m][len(COMPUTE_QUERIES):]) for m in modes)
+    return {
+        "prepared_p50_ms": round(prepared, 3),
+        "unprepared_p50_ms": round(unprepared, 3),
+        "ratio": round(prepared / unprepared, 3),
+    }
+
+
 async def run(url: str, settings: Settings, iterations: int, warmup: int) -> dict[str, Any]:
     """Time every tool and return p50/p95 per tool."""
     embedder = get_embedder(settings)
@@ -156,6 +189,14 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     results = asyncio.run(run(url, settings, args.iterations, args.warmup))
     report(results)
+    # Only where prepared statements are allowed: an external database may sit behind a pooler.
+    ab = None
+    if settings.prepared_statements:
+        ab = asyncio.run(compare_prepared(url, args.iterations))
+        print(
+            f"compute prepared vs unprepared, alternating: p50 {ab['prepared_p50_ms']:.2f} vs "
+            f"{ab['unprepared_p50_ms']:.2f} ms, ratio {ab['ratio']:.2f}"
+        )
     path = write_results(
         "tools",
         {
@@ -171,6 +212,7 @@ def main() -> int:
             "python": platform.python_version(),
             "prepared_statements": settings.prepared_statements,
             "tools": results,
+            "compute_prepared_vs_unprepared": ab,
         },
     )
     print(f"wrote {path}")
