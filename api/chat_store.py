@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from psycopg_pool import AsyncConnectionPool
 
-from core.db import as_user
+from core.db import as_user, fetchone_as_user
 
 _COLUMNS = "id, title, created_at, updated_at"
 
@@ -27,13 +27,12 @@ def parse_id(value: str) -> str | None:
 
 async def create_thread(pool: AsyncConnectionPool[Any], user_id: str) -> dict[str, Any]:
     """Create an empty chat."""
-    async with as_user(pool, user_id) as conn:
-        row = await (
-            await conn.execute(
-                f"insert into chat.threads (user_id) values (%s) returning {_COLUMNS}",
-                (user_id,),
-            )
-        ).fetchone()
+    row = await fetchone_as_user(
+        pool,
+        user_id,
+        f"insert into chat.threads (user_id) values (%s) returning {_COLUMNS}",
+        (user_id,),
+    )
     assert row is not None
     return dict(row)
 
@@ -42,15 +41,14 @@ async def get_thread(
     pool: AsyncConnectionPool[Any], user_id: str, thread_id: str
 ) -> dict[str, Any] | None:
     """Return the chat with the id of a run still in progress, or None."""
-    async with as_user(pool, user_id) as conn:
-        row = await (
-            await conn.execute(
-                f"select {_COLUMNS}, (select r.id from chat.runs r where r.thread_id = t.id"
-                " and r.status = 'running' limit 1) as active_run_id"
-                " from chat.threads t where id = %s and user_id = %s and deleted_at is null",
-                (thread_id, user_id),
-            )
-        ).fetchone()
+    row = await fetchone_as_user(
+        pool,
+        user_id,
+        f"select {_COLUMNS}, (select r.id from chat.runs r where r.thread_id = t.id"
+        " and r.status = 'running' limit 1) as active_run_id"
+        " from chat.threads t where id = %s and user_id = %s and deleted_at is null",
+        (thread_id, user_id),
+    )
     return dict(row) if row else None
 
 
@@ -74,14 +72,13 @@ async def rename_thread(
     pool: AsyncConnectionPool[Any], user_id: str, thread_id: str, title: str
 ) -> dict[str, Any] | None:
     """Set the chat's title; None when there is no such chat."""
-    async with as_user(pool, user_id) as conn:
-        row = await (
-            await conn.execute(
-                "update chat.threads set title = %s, updated_at = now()"
-                f" where id = %s and user_id = %s and deleted_at is null returning {_COLUMNS}",
-                (title, thread_id, user_id),
-            )
-        ).fetchone()
+    row = await fetchone_as_user(
+        pool,
+        user_id,
+        "update chat.threads set title = %s, updated_at = now()"
+        f" where id = %s and user_id = %s and deleted_at is null returning {_COLUMNS}",
+        (title, thread_id, user_id),
+    )
     return dict(row) if row else None
 
 
@@ -117,11 +114,10 @@ async def run_belongs(
     pool: AsyncConnectionPool[Any], user_id: str, thread_id: str, run_id: str
 ) -> bool:
     """Say whether ``run_id`` is a run of the caller's chat ``thread_id``."""
-    async with as_user(pool, user_id) as conn:
-        row = await (
-            await conn.execute(
-                "select 1 from chat.runs where id = %s and thread_id = %s and user_id = %s",
-                (run_id, thread_id, user_id),
-            )
-        ).fetchone()
+    row = await fetchone_as_user(
+        pool,
+        user_id,
+        "select 1 from chat.runs where id = %s and thread_id = %s and user_id = %s",
+        (run_id, thread_id, user_id),
+    )
     return row is not None

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from psycopg_pool import AsyncConnectionPool
 
-from core.db import as_user
+from core.db import as_user, fetchone_as_user
 
 PROVIDERS = ("openai", "openai_compatible")
 _NONCE_BYTES = 12
@@ -117,19 +117,18 @@ class Vault:
     ) -> VaultedKey:
         """Store (or replace) the caller's key for ``provider``."""
         blob, version = self.seal(user_id, provider, api_key)
-        async with as_user(pool, user_id) as conn:
-            row = await (
-                await conn.execute(
-                    "insert into chat.vaulted_keys"
-                    " (user_id, provider, ciphertext, last_four, key_version)"
-                    " values (%s, %s, %s, %s, %s)"
-                    " on conflict (user_id, provider) do update set"
-                    " ciphertext = excluded.ciphertext, last_four = excluded.last_four,"
-                    " key_version = excluded.key_version, updated_at = now()"
-                    " returning provider, last_four, key_version, updated_at",
-                    (user_id, provider, blob, api_key[-4:], version),
-                )
-            ).fetchone()
+        row = await fetchone_as_user(
+            pool,
+            user_id,
+            "insert into chat.vaulted_keys"
+            " (user_id, provider, ciphertext, last_four, key_version)"
+            " values (%s, %s, %s, %s, %s)"
+            " on conflict (user_id, provider) do update set"
+            " ciphertext = excluded.ciphertext, last_four = excluded.last_four,"
+            " key_version = excluded.key_version, updated_at = now()"
+            " returning provider, last_four, key_version, updated_at",
+            (user_id, provider, blob, api_key[-4:], version),
+        )
         assert row is not None
         return VaultedKey(**row)
 
@@ -137,14 +136,13 @@ class Vault:
         self, pool: AsyncConnectionPool[Any], user_id: str, provider: str
     ) -> VaultedKey | None:
         """Return the public facts of the caller's key, or None."""
-        async with as_user(pool, user_id) as conn:
-            row = await (
-                await conn.execute(
-                    "select provider, last_four, key_version, updated_at"
-                    " from chat.vaulted_keys where user_id = %s and provider = %s",
-                    (user_id, provider),
-                )
-            ).fetchone()
+        row = await fetchone_as_user(
+            pool,
+            user_id,
+            "select provider, last_four, key_version, updated_at"
+            " from chat.vaulted_keys where user_id = %s and provider = %s",
+            (user_id, provider),
+        )
         return VaultedKey(**row) if row else None
 
     async def delete(self, pool: AsyncConnectionPool[Any], user_id: str, provider: str) -> bool:

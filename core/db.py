@@ -242,3 +242,12 @@ async def as_user(
             (claims,),
         )
         yield conn
+
+
+async def fetchone_as_user(
+    pool: AsyncConnectionPool[Any], user_id: str, sql: str, params: tuple[Any, ...]
+) -> dict[str, Any] | None:
+    """Run one statement as ``user_id`` (see ``as_user``) and return its first row, if any."""
+    async with as_user(pool, user_id) as conn:
+        row: dict[str, Any] | None = await (await conn.execute(sql, params)).fetchone()
+        return row

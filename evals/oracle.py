@@ -19,24 +19,14 @@ compute search's SQL:
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from agents.schemas import DeploymentPlan, WorkloadSpec
 from evals.catalog import Catalog, Instance
-from tools.sizing import (
-    TP_DEGREES,
-    Workload,
-    estimate_memory,
-    estimate_non_llm_memory,
-    find_architecture,
-    tensor_parallel_supported,
-)
+from evals.oracle_sizing import Need, fitting_degree, reference_need
 
 HOURS_PER_MONTH = 730
-GPU_MEMORY_UTILIZATION = 0.9
 # The planner's stated policies (say so in every plan's assumptions); kept here on purpose, not
 # imported, so that a change to them shows up as an oracle failure until it is agreed.
 DEFAULT_MIN_GPU_GB = 16.0  # a GPU job with no model to size needs at least this per GPU
@@ -46,9 +36,6 @@ CPU_ONLY_MIN_RAM_GB = 16.0
 STORAGE_USD_PER_GB_MONTH = 0.08
 MIN_STORAGE_GB = 100
 NETWORK_MONTHLY_USD = 500 * 0.09
-TRAINING_CONTEXT, INFERENCE_CONTEXT, DEFAULT_FINE_TUNING = 2048, 4096, "lora"
-# A parameter count in a model's name ("jailbreak-7b", "foo-1.5b"), as the planner reads one.
-PARAMS_IN_NAME = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)b(?![a-z0-9])")
 MONEY_TOLERANCE = 0.02
 PRICE_TOLERANCE = 1e-4
 
@@ -81,122 +68,6 @@ class OracleResult:
     def add(self, name: str, passed: bool, detail: str = "") -> None:
         """Record one check."""
         self.checks.append(Check(name, bool(passed), detail))
-
-
-@dataclass(frozen=True)
-class Need:
-    """GPU memory a model needs: breakdown at TP 1 and per-GPU need at each usable degree."""
-
-    model_id: str
-    weights_gb: float
-    kv_cache_gb: float
-    total_gb: float
-    per_gpu_by_tp: dict[int, float]
-    gpu_floor_gb: float | None = None
-    """For a model sized from its id: the GPU slice that holds it; it is not split over TP."""
-
-
-def reference_workload(spec: WorkloadSpec) -> Workload:
-    """Read the workload from the spec, with the defaults the planner documents."""
-    training = spec.task_type in ("training", "fine_tuning")
-    if spec.task_type == "fine_tuning":
-        task = spec.model_needs.fine_tuning_method or DEFAULT_FINE_TUNING
-    else:
-        task = "training" if spec.task_type == "training" else "inference"
-    users = spec.scale.concurrent_sequences or spec.scale.concurrent_users or 1
-    return Workload(
-        task=task,  # type: ignore[arg-type]
-        dtype=spec.precision or ("bf16" if training else "native"),
-        context_length=spec.scale.context_length
-        or (TRAINING_CONTEXT if training else INFERENCE_CONTEXT),
-        concurrent_sequences=1 if training else users,
-    )
-
-
-def params_in_name(model_id: str) -> float | None:
-    """Read a parameter count in billions from a model's name ("acme/foo-13b" → 13)."""
-    match = PARAMS_IN_NAME.search(model_id.split("/")[-1].lower())
-    return float(match[1]) if match else None
-
-
-def _need_from_params(model_id: str, workload: Workload, catalog: Catalog) -> Need | None:
-    """Size a model without an architecture row: from the model catalog, else from its name."""
-    model = catalog.models.get(model_id)
-    if model is not None and model.params_billion:
-        sized = estimate_non_llm_memory(model.params_billion, workload, model_id=model_id)
-        return Need(model_id, sized.weights_gb, 0.0, sized.total_vram_gb, {1: sized.per_gpu_gb})
-    params = params_in_name(model_id)
-    if params is None:
-        return None
-    # No catalog fact to fit per TP degree: the planner sizes an assumed decoder of that size
-    # on one GPU, then searches for GPUs by the whole-GB slice that holds it at 90 %.
-    sized = estimate_memory(
-        model_id,
-        workload,
-        tensor_parallel=1,
-        params_billion=params,
-        catalog=catalog.architectures,
-    )
-    floor = math.ceil(sized.per_gpu_gb / GPU_MEMORY_UTILIZATION)
-    return Need(
-        model_id,
-        sized.weights_gb,
-        sized.kv_cache_gb,
-        sized.total_vram_gb,
-        {1: sized.per_gpu_gb},
-        gpu_floor_gb=float(floor),
-    )
-
-
-def reference_need(model_id: str, spec: WorkloadSpec, catalog: Catalog) -> Need | None:
-    """Size ``model_id`` for the spec's workload; None when neither catalogs nor name can."""
-    workload = reference_workload(spec)
-    try:
-        arch = find_architecture(model_id, catalog.architectures)
-        if arch is None:
-            return _need_from_params(model_id, workload, catalog)
-        per_gpu: dict[int, float] = {}
-        for tp in TP_DEGREES:
-            if workload.task == "inference" and not tensor_parallel_supported(arch, tp):
-                continue
-            per_gpu[tp] = estimate_memory(arch, workload, tensor_parallel=tp).per_gpu_gb
-        base = estimate_memory(arch, workload, tensor_parallel=1)
-    except ValueError:  # ambiguous id, or a workload the model cannot run (full FT on int4)
-        return None
-    return Need(model_id, base.weights_gb, base.kv_cache_gb, base.total_vram_gb, per_gpu)
-
-
-def fitting_degree(
-    instance: Instance, need: Need | None, min_gb_per_gpu: float | None
-) -> int | None:
-    """Return the smallest TP at which the instance holds the need (0 when no model is sized).
-
-    None when it does not fit. A fractional GPU offers only its slice, at TP 1. A model sized
-    from its id fits, at TP 1, any GPU whose slice reaches its floor.
-    """
-    if instance.gpu_memory_gb_total <= 0:
-        return None
-    if need is not None and need.gpu_floor_gb is not None:
-        min_gb_per_gpu = max(min_gb_per_gpu or 0.0, need.gpu_floor_gb)
-    per_gpu = instance.gpu_memory_gb_per_gpu
-    total = instance.gpu_memory_gb_total
-    slice_gb = min(per_gpu, total) if per_gpu else total
-    if min_gb_per_gpu is not None and slice_gb < min_gb_per_gpu:
-        return None
-    if need is None:
-        return 0
-    if need.gpu_floor_gb is not None:
-        return 1
-    if instance.gpu_count >= 1:
-        for tp in sorted(need.per_gpu_by_tp):
-            usable = (per_gpu or 0.0) * GPU_MEMORY_UTILIZATION
-            if instance.gpu_count >= tp and need.per_gpu_by_tp[tp] <= usable + 1e-9:
-                return tp
-        return None
-    if instance.gpu_count > 0 and 1 in need.per_gpu_by_tp:
-        usable = instance.gpu_memory_gb_total * GPU_MEMORY_UTILIZATION
-        return 1 if need.per_gpu_by_tp[1] <= usable + 1e-9 else None
-    return None
 
 
 def _allowed(instance: Instance, spec: WorkloadSpec) -> bool:

@@ -17,7 +17,7 @@ from core.db import create_pool
 from core.settings import Settings
 from graph.runs import sweep_stale_runs
 from tests.support.live_server import serve_asgi
-from tests.support.sse import parse_sse
+from tests.support.sse import aparse_sse, parse_sse
 
 ALLOWED_ORIGIN = "http://allowed.example"
 TIMEOUT = httpx.Timeout(60.0)
@@ -449,19 +449,12 @@ def test_request_starting_a_turn_then_running_turns_wait_until_its_first_byte(ap
                 headers={**alice, "Accept": "text/event-stream"},
             ) as response,
         ):
-            lines = response.aiter_lines()
 
             async def read_events():
-                fields = {}
-                async for line in lines:
-                    if line == "" and "event" in fields:
-                        seen.append(fields["event"])
-                        if fields["event"] == "end":
-                            return
-                        fields = {}
-                    elif line and not line.startswith(":"):
-                        name, _, value = line.partition(":")
-                        fields[name] = value.strip()
+                async for _, event, _ in aparse_sse(response.aiter_lines()):
+                    seen.append(event)
+                    if event == "end":
+                        return
 
             reading = asyncio.create_task(read_events())
             await asyncio.sleep(1.5)

@@ -10,9 +10,10 @@ from agents.schemas import (
     SizingSummary,
     WorkloadSpec,
 )
-from evals import oracle
+from evals import oracle, oracle_sizing
 from evals.catalog import Catalog, Instance
-from evals.oracle import check_plan, fitting_degree, reference_need
+from evals.oracle import check_plan
+from evals.oracle_sizing import fitting_degree, reference_need
 from tools.sizing import default_architectures
 
 LLAMA_8B = "meta-llama/Llama-3.1-8B-Instruct"
@@ -178,14 +179,22 @@ def test_over_budget_although_an_instance_fits_then_budget_fails():
     assert {"budget", "cheapest"} <= _failed(result)
 
 
-def test_llama_8b_needs_two_l4_then_tp2_is_the_fit():
-    spec = WorkloadSpec(
+def _llama_spec(*, users, sequences=None):
+    """Llama 3.1 8B inference for ``users`` (and ``sequences`` in flight, when stated)."""
+    scale = {"concurrent_users": users}
+    if sequences is not None:
+        scale["concurrent_sequences"] = sequences
+    return WorkloadSpec(
         task_type="inference",
         domain="llm",
         gpu_needed=True,
         model_needs={"named_models": [LLAMA_8B]},
-        scale={"concurrent_users": 10, "concurrent_sequences": 10},
+        scale=scale,
     )
+
+
+def test_llama_8b_needs_two_l4_then_tp2_is_the_fit():
+    spec = _llama_spec(users=10, sequences=10)
     catalog = _catalog()
     need = reference_need(LLAMA_8B, spec, catalog)
 
@@ -213,13 +222,7 @@ def _llama_plan(spec, inst, **changes):
 
 
 def test_sizing_recomputed_then_a_wrong_weight_fails_and_the_right_one_passes():
-    spec = WorkloadSpec(
-        task_type="inference",
-        domain="llm",
-        gpu_needed=True,
-        model_needs={"named_models": [LLAMA_8B]},
-        scale={"concurrent_users": 10, "concurrent_sequences": 10},
-    )
+    spec = _llama_spec(users=10, sequences=10)
     two_l4 = _instance("two", 2.0, count=2)
     catalog = _catalog(two_l4)
 
@@ -231,13 +234,7 @@ def test_sizing_recomputed_then_a_wrong_weight_fails_and_the_right_one_passes():
 
 
 def test_stated_tensor_parallel_not_the_smallest_fit_then_flagged():
-    spec = WorkloadSpec(
-        task_type="inference",
-        domain="llm",
-        gpu_needed=True,
-        model_needs={"named_models": [LLAMA_8B]},
-        scale={"concurrent_users": 1},
-    )
+    spec = _llama_spec(users=1)
     four_l4 = _instance("four", 4.0, count=4)
     plan = _llama_plan(spec, four_l4)
     need = reference_need(LLAMA_8B, spec, _catalog(four_l4))
@@ -266,7 +263,7 @@ def test_oracle_policies_then_match_the_planners_stated_ones():
     assert oracle.NETWORK_MONTHLY_USD == pytest.approx(
         plan_builder.NETWORK_EGRESS_GB * plan_builder.NETWORK_USD_PER_GB
     )
-    assert oracle.GPU_MEMORY_UTILIZATION == validator.GPU_MEMORY_UTILIZATION
+    assert oracle_sizing.GPU_MEMORY_UTILIZATION == validator.GPU_MEMORY_UTILIZATION
     assert oracle.HOURS_PER_MONTH == plan_builder.HOURS_PER_MONTH
 
 
@@ -330,4 +327,4 @@ def test_name_sized_model_top_instance_not_the_cheapest_fit_then_cheapest_fails(
 )
 def test_parameter_count_in_a_name_then_read_as_the_planner_reads_it(model_id):
     # Kept apart from the planner's parser like the policies; a drift must be deliberate.
-    assert oracle.params_in_name(model_id) == architect.params_from_name(model_id)
+    assert oracle_sizing.params_in_name(model_id) == architect.params_from_name(model_id)
