@@ -96,6 +96,27 @@ def connection_kwargs(settings: Settings | None = None) -> dict[str, Any]:
     }
 
 
+async def fetch_with_local_settings(
+    conn: psycopg.AsyncConnection[Any],
+    sql: str,
+    params: dict[str, Any],
+    settings: dict[str, str],
+    *,
+    prepare: bool = False,
+) -> list[Any]:
+    """Run ``sql`` with Postgres ``settings`` in force for it alone, and return its rows.
+
+    Pipelined, the settings and the statement share one implicit transaction (one round
+    trip), and settings local to it end with it. Inside a caller's transaction they last
+    until that transaction ends.
+    """
+    async with conn.pipeline():
+        for name, value in settings.items():
+            await conn.execute("select set_config(%s, %s, true)", (name, value))
+        cursor = await conn.execute(sql, params, prepare=prepare)
+        return await cursor.fetchall()
+
+
 async def fetchone_generic_plan(
     conn: psycopg.AsyncConnection[Any], sql: str, params: dict[str, Any]
 ) -> Any:
@@ -103,17 +124,16 @@ async def fetchone_generic_plan(
 
     For a statement whose planning costs about as much as running it. Postgres plans a
     prepared statement anew for its parameters on every run unless told to keep the generic
-    plan; the setting that says so is made local to the statement's own implicit transaction
-    (pipelined, both go before one Sync), so no other statement sees it. On a connection
-    that may not prepare, or inside a transaction, the statement runs as usual.
+    plan; the setting that says so lasts for this statement only. On a connection that may
+    not prepare, or inside a transaction (where it would outlast the statement), the
+    statement runs as usual.
     """
     idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     if conn.prepare_threshold is None or not idle:
         return await (await conn.execute(sql, params)).fetchone()
-    async with conn.pipeline():
-        await conn.execute("select set_config('plan_cache_mode', 'force_generic_plan', true)")
-        cursor = await conn.execute(sql, params, prepare=True)
-        return await cursor.fetchone()
+    generic = {"plan_cache_mode": "force_generic_plan"}
+    rows = await fetch_with_local_settings(conn, sql, params, generic, prepare=True)
+    return rows[0] if rows else None
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ from langchain_postgres import PGEngine, PGVectorStore
 from sqlalchemy.engine import make_url
 
 from core.cards import CHUNKER_VERSION
+from core.db import fetch_with_local_settings
 from core.embeddings import Embedder, vector_literal
 from tools.hf_rank import (
     Candidate,
@@ -83,9 +84,14 @@ class EmbeddingMismatchError(RuntimeError):
         )
 
 
+# One stored vector of the query's model and chunker, for its dimensions: the common case
+# reads one row. Only when there is none does _STORED_SQL list what is stored (every row).
+_DIMS_SQL = """
+select vector_dims(embedding) as dims from hf.card_chunks
+where embedding_model_name = %s and chunker_version = %s limit 1
+"""
 _STORED_SQL = """
-select embedding_model_name, chunker_version, max(vector_dims(embedding)) as dims
-from hf.card_chunks group by embedding_model_name, chunker_version
+select distinct embedding_model_name, chunker_version from hf.card_chunks
 """
 _MODEL_COLUMNS = """
     mc.model_id, m.pipeline_tag, m.license, m.params_billion, m.context_length,
@@ -157,24 +163,24 @@ async def search_models(
     implied = None if pipeline_tag and pipeline_tag.strip() else named_task(text)
     tags = _labels([pipeline_tag or implied or ""])
     licenses = _labels(license_filter)
-    stored = await (await conn.execute(_STORED_SQL)).fetchall()
-    empty = HfSearchResult(
-        results=[],
-        popularity_used=False,
-        notes=[],
-        embedding_model=embedder.model_name,
-        chunker_version=CHUNKER_VERSION,
-    )
-    if not stored:
-        return empty.model_copy(update={"notes": ["no model cards stored: run `stack8s ingest`"]})
-    dims = {(r["embedding_model_name"], r["chunker_version"]): r["dims"] for r in stored}
-    if (embedder.model_name, CHUNKER_VERSION) not in dims:
-        raise EmbeddingMismatchError(list(dims), embedder.model_name, CHUNKER_VERSION)
+    made_with = (embedder.model_name, CHUNKER_VERSION)
+    sample = await (await conn.execute(_DIMS_SQL, made_with)).fetchone()
+    if sample is None:
+        stored = await (await conn.execute(_STORED_SQL)).fetchall()
+        if not stored:
+            return HfSearchResult(
+                results=[],
+                popularity_used=False,
+                notes=["no model cards stored: run `stack8s ingest`"],
+                embedding_model=embedder.model_name,
+                chunker_version=CHUNKER_VERSION,
+            )
+        pairs = [(r["embedding_model_name"], r["chunker_version"]) for r in stored]
+        raise EmbeddingMismatchError(pairs, *made_with)
     vector = (await asyncio.to_thread(embedder.embed, [text]))[0]
-    if len(vector) != dims[embedder.model_name, CHUNKER_VERSION]:
-        stored_dims = dims[embedder.model_name, CHUNKER_VERSION]
-        detail = f" (stored vectors have {stored_dims} dimensions, the query's {len(vector)})"
-        raise EmbeddingMismatchError(list(dims), embedder.model_name, CHUNKER_VERSION, detail)
+    if len(vector) != sample["dims"]:
+        detail = f" (stored vectors have {sample['dims']} dimensions, the query's {len(vector)})"
+        raise EmbeddingMismatchError([made_with], *made_with, detail)
     params = {
         "query": vector_literal(vector),
         "model": embedder.model_name,
@@ -183,11 +189,9 @@ async def search_models(
         "licenses": licenses,
         "limit": ANN_CANDIDATES,
     }
-    async with conn.transaction():
-        # The index yields at most ef_search rows (40 by default); SET LOCAL ends with this
-        # transaction. The value is our own integer constant, never user input.
-        await conn.execute(f"set local hnsw.ef_search = {int(ANN_CANDIDATES)}")
-        pool = _pool(await (await conn.execute(_ANN_SQL, params)).fetchall(), fits_vram_gb)
+    # The index yields at most ef_search rows (40 by default).
+    ef_search = {"hnsw.ef_search": str(ANN_CANDIDATES)}
+    pool = _pool(await fetch_with_local_settings(conn, _ANN_SQL, params, ef_search), fits_vram_gb)
     notes: list[str] = []
     if implied:
         notes.append(
@@ -221,8 +225,12 @@ async def search_models(
     if len(ranking.ranked) < top_k:
         notes.append(f"only {len(ranking.ranked)} models match the query and filters")
     hits = [_hit(r, pool, fits_vram_gb) for r in ranking.ranked]
-    return empty.model_copy(
-        update={"results": hits, "popularity_used": ranking.popularity_used, "notes": notes}
+    return HfSearchResult(
+        results=hits,
+        popularity_used=ranking.popularity_used,
+        notes=notes,
+        embedding_model=embedder.model_name,
+        chunker_version=CHUNKER_VERSION,
     )
 
 

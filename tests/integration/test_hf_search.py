@@ -169,6 +169,25 @@ async def test_search_when_vector_width_differs_then_mismatch_error(adb, embedde
         await search_models(adb, wider, query="text to image")
 
 
+async def test_search_when_no_cards_stored_then_empty_result_that_says_to_ingest(
+    adb, embedder, ingested
+):
+    async with adb.transaction(force_rollback=True):
+        await adb.execute("delete from hf.card_chunks")
+        result = await search_models(adb, embedder, query="text to image")
+
+    assert result.results == []
+    assert result.notes == ["no model cards stored: run `stack8s ingest`"]
+
+
+async def test_search_then_ef_search_raised_for_the_search_alone(adb, embedder, ingested):
+    result = await search_models(adb, embedder, query="code completion model", top_k=5)
+    cursor = await adb.execute("select current_setting('hnsw.ef_search') as ef_search")
+
+    assert len(result.results) == 5
+    assert (await cursor.fetchone())["ef_search"] == "40"  # pgvector's default again
+
+
 async def test_format_of_a_real_search_fences_every_excerpt(adb, embedder, ingested):
     result = await search_models(adb, embedder, query="object detection in images", top_k=3)
 
