@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
 from core.db import connect, database_url
 from core.embeddings import get_embedder
@@ -60,3 +63,18 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
     path = RESULTS_DIR / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+async def forget_threads(url: str, thread_ids: Iterable[str]) -> int:
+    """Delete the chats a benchmark made: their rows (runs, events) and their checkpoints.
+
+    Left behind, every run would grow the bench database, and the next run's figures would
+    be taken over bigger tables than this one's. Returns how many threads were deleted.
+    """
+    ids = sorted(set(thread_ids))
+    with connect(url) as conn:
+        conn.execute("delete from chat.threads where id = any(%s::uuid[])", (ids,))
+    async with AsyncPostgresSaver.from_conn_string(url) as saver:
+        for thread_id in ids:
+            await saver.adelete_thread(thread_id)
+    return len(ids)

@@ -20,7 +20,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from langchain_core.messages import HumanMessage  # noqa: E402
 from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
 
-from bench.common import bench_settings, prepared_database, summary_ms, write_results  # noqa: E402
+from bench.common import (  # noqa: E402
+    bench_settings,
+    forget_threads,
+    prepared_database,
+    summary_ms,
+    write_results,
+)
 from core.db import create_pool  # noqa: E402
 from core.embeddings import get_embedder  # noqa: E402
 from core.resources import Resources, install  # noqa: E402
@@ -37,11 +43,12 @@ REQUESTS = (
 )
 
 
-async def _time_turns(graph, turns: int) -> list[float]:
+async def _time_turns(graph, turns: int, threads: list[str]) -> list[float]:
     samples = []
     for i in range(turns):
         text = REQUESTS[i % len(REQUESTS)]
-        config = {"configurable": {"thread_id": str(uuid.uuid4())}}
+        threads.append(str(uuid.uuid4()))
+        config = {"configurable": {"thread_id": threads[-1]}}
         started = time.perf_counter()
         state = await graph.ainvoke({"messages": [HumanMessage(text)]}, config, context=Context())
         samples.append(time.perf_counter() - started)
@@ -56,18 +63,20 @@ async def main(turns: int) -> None:
     pool = create_pool(url, settings)
     await pool.open()
     install(Resources(settings, pool, get_embedder(settings)))
+    threads: list[str] = []  # the Postgres ones, deleted at the end
     try:
         postgres = await compile_with_postgres(pool)
         memory = builder.compile(checkpointer=InMemorySaver())
-        await _time_turns(memory, len(REQUESTS))  # warm: model load, vocabulary, plans
+        await _time_turns(memory, len(REQUESTS), [])  # warm: model load, vocabulary, plans
         # Interleave the two so that machine noise falls on both alike.
         pg_samples, mem_samples = [], []
         for _ in range(turns // len(REQUESTS)):
-            pg_samples += await _time_turns(postgres, len(REQUESTS))
-            mem_samples += await _time_turns(memory, len(REQUESTS))
+            pg_samples += await _time_turns(postgres, len(REQUESTS), threads)
+            mem_samples += await _time_turns(memory, len(REQUESTS), [])
     finally:
         install(None)
         await pool.close()
+        await forget_threads(url, threads)
     pg, mem = summary_ms(pg_samples), summary_ms(mem_samples)
     ratio = pg["p50_ms"] / mem["p50_ms"]
     print(f"{'checkpointer':<14}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}{'n':>6}")

@@ -44,7 +44,13 @@ import httpx
 # `python bench/load_sse.py` puts bench/ on the path, not the project root.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import bench_settings, prepared_database, summary_ms, write_results  # noqa: E402
+from bench.common import (  # noqa: E402
+    bench_settings,
+    forget_threads,
+    prepared_database,
+    summary_ms,
+    write_results,
+)
 from core.settings import PROJECT_ROOT  # noqa: E402
 
 REQUESTS = (
@@ -68,6 +74,7 @@ class StreamResult:
     events: int = 0
     error: str | None = None
     kinds: list[str] = field(default_factory=list)
+    thread_id: str | None = None
 
 
 def free_port() -> int:
@@ -160,6 +167,8 @@ async def one_stream(base: str, message: str) -> StreamResult:
                     elif line == "" and event is not None:
                         if result.first_event_s is None:
                             result.first_event_s = time.perf_counter() - started
+                        if event == "metadata":
+                            result.thread_id = json.loads(data).get("thread_id")
                         result.events += 1
                         result.kinds.append(event)
                         if event == "end":
@@ -204,17 +213,19 @@ async def run_phase(
 
 
 async def run_load(
-    base: str, concurrency: int, ramp_s: float
+    base: str, concurrency: int, ramp_s: float, made: list[StreamResult]
 ) -> dict[str, tuple[list[StreamResult], float, int]]:
+    """Warm up, then run the burst and the ramp; every stream opened is added to ``made``."""
     # Warm-up: model load, vocabulary, tool node, first connections.
     for message in REQUESTS:
-        warm = await one_stream(base, message)
+        made.append(warm := await one_stream(base, message))
         if not warm.ok:
             raise RuntimeError(f"warm-up turn failed: {warm.error}")
-    return {
-        "burst": await run_phase(base, concurrency, 0.0),
-        "ramp": await run_phase(base, concurrency, ramp_s),
-    }
+    phases = {}
+    for name, ramp in (("burst", 0.0), ("ramp", ramp_s)):
+        phases[name] = await run_phase(base, concurrency, ramp)
+        made.extend(phases[name][0])
+    return phases
 
 
 def summarise(results: list[StreamResult], wall_s: float, peak: int) -> dict[str, object]:
@@ -262,9 +273,10 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     proc = start_api(url, port, args.workers, args.pool_size)
     load_before = os.getloadavg()
+    made: list[StreamResult] = []
     try:
         asyncio.run(wait_ready(base, proc))
-        phases = asyncio.run(run_load(base, args.concurrency, args.ramp_s))
+        phases = asyncio.run(run_load(base, args.concurrency, args.ramp_s, made))
     finally:
         proc.terminate()
         try:
@@ -272,6 +284,7 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+        asyncio.run(forget_threads(url, (r.thread_id for r in made if r.thread_id)))
 
     payload: dict[str, Any] = {
         "concurrency": args.concurrency,

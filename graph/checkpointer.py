@@ -12,7 +12,7 @@ from graph.builder import builder
 
 
 async def postgres_saver(pool: AsyncConnectionPool[Any]) -> AsyncPostgresSaver:
-    """Return a saver on ``pool`` (autocommit, dict_row, no prepared statements) set up once.
+    """Return a saver on ``pool`` (autocommit, dict_row; it prepares nothing) set up once.
 
     ``setup()`` creates and migrates the saver's own tables; it is idempotent.
     """
