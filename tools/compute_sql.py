@@ -187,6 +187,8 @@ def _shapes_in_regions_sql(basis: str, price_column: str) -> str:
     # The shapes with a row in the regions asked for, with rows_in and the price arrays of the
     # basis searched over those regions only (the all-region arrays are not read). One
     # ordering for all three aggregates: Postgres sorts the rows once, not per aggregate.
+    # (It replaces migration 0007's cloud.instance_shapes_in, which built both bases; that
+    # function stays until no running version calls it, so a rolling upgrade keeps working.)
     price, order = f"r.{price_column}", f"order by r.{price_column}, r.region"
     priced = f"filter (where r.{price_column} is not null), '{{}}')"
     return f"""(
