@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
-import socket
 import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -16,9 +14,9 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 
 from tests.infra.layout import INFRA
+from tests.support.live_server import serve_asgi
 
 NLI_SOURCE = INFRA / "nli-service" / "nli_service.py"
 
@@ -62,27 +60,6 @@ class ExplodingScorer:
         raise RuntimeError("secret-token-in-exception-text")
 
 
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Run the app with uvicorn on a free loopback port in a thread; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
 def wait_until_settled(client: httpx.Client) -> httpx.Response:
     """Poll /health until the background loader has finished (bounded)."""
     deadline = time.monotonic() + 10
@@ -96,7 +73,7 @@ def wait_until_settled(client: httpx.Client) -> httpx.Response:
 @pytest.fixture(scope="module")
 def ready() -> Iterator[httpx.Client]:
     app = nli_service.create_app(KeywordScorer())
-    with serve(app) as url, httpx.Client(base_url=url, timeout=5) as client:
+    with serve_asgi(app) as url, httpx.Client(base_url=url, timeout=5) as client:
         yield client
 
 
@@ -106,7 +83,7 @@ def missing_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Cl
     absent = tmp_path_factory.mktemp("models") / "nli-model-that-is-not-there"
     settings = nli_service.NliSettings(nli_model_path=str(absent))
     app = nli_service.create_app(settings=settings)
-    with serve(app) as url, httpx.Client(base_url=url, timeout=5) as client:
+    with serve_asgi(app) as url, httpx.Client(base_url=url, timeout=5) as client:
         wait_until_settled(client)
         yield client
 
@@ -235,7 +212,7 @@ def test_scoring_when_model_still_loading_then_503_loading() -> None:
         return KeywordScorer()
 
     app = nli_service.create_app(loader=slow_loader)
-    with serve(app) as url, httpx.Client(base_url=url, timeout=5) as client:
+    with serve_asgi(app) as url, httpx.Client(base_url=url, timeout=5) as client:
         health = client.get("/health")
         scored = client.post("/nli", json=PAIR)
         release.set()
@@ -251,7 +228,7 @@ def test_health_when_loader_crashes_then_503_with_reason_not_exception_text() ->
         raise RuntimeError("secret-token-in-exception-text")
 
     app = nli_service.create_app(loader=broken_loader)
-    with serve(app) as url, httpx.Client(base_url=url, timeout=5) as client:
+    with serve_asgi(app) as url, httpx.Client(base_url=url, timeout=5) as client:
         response = wait_until_settled(client)
 
     assert response.status_code == 503
@@ -261,7 +238,7 @@ def test_health_when_loader_crashes_then_503_with_reason_not_exception_text() ->
 
 def test_scoring_when_scorer_fails_then_500_without_exception_text() -> None:
     app = nli_service.create_app(ExplodingScorer())
-    with serve(app) as url, httpx.Client(base_url=url, timeout=5) as client:
+    with serve_asgi(app) as url, httpx.Client(base_url=url, timeout=5) as client:
         response = client.post("/nli", json=PAIR)
 
     assert response.status_code == 500

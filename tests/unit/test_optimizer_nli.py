@@ -6,18 +6,15 @@ import importlib.util
 import re
 import socket
 import sys
-import threading
-import time
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from langchain_core.messages import AIMessage, HumanMessage
 
 from core.settings import PROJECT_ROOT, Settings
+from tests.support.live_server import serve_asgi
 from tools.optimizer import (
     HttpNli,
     NliUnavailableError,
@@ -69,28 +66,8 @@ def stub_app(delay_s=0.0, status=200, batches=None):
     return app
 
 
-@contextmanager
-def serve(app):
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-        sock.close()
-
-
 async def test_http_nli_when_service_answers_then_scores_come_back_in_order():
-    with serve(stub_app()) as url:
+    with serve_asgi(stub_app()) as url:
         scores = await HttpNli(url, timeout_ms=2000).score(
             [("The budget is fixed.", "The budget is not fixed."), ("A", "B")]
         )
@@ -100,7 +77,7 @@ async def test_http_nli_when_service_answers_then_scores_come_back_in_order():
 
 async def test_http_nli_when_more_than_128_pairs_then_sent_in_batches_of_128():
     batches = []
-    with serve(stub_app(batches=batches)) as url:
+    with serve_asgi(stub_app(batches=batches)) as url:
         scores = await HttpNli(url, timeout_ms=5000).score([("a", "b")] * 200)
 
     assert batches == [128, 72]
@@ -108,14 +85,14 @@ async def test_http_nli_when_more_than_128_pairs_then_sent_in_batches_of_128():
 
 
 async def test_http_nli_when_service_is_slower_than_the_timeout_then_unavailable_with_reason():
-    with serve(stub_app(delay_s=0.4)) as url:
+    with serve_asgi(stub_app(delay_s=0.4)) as url:
         client = HttpNli(url, timeout_ms=100)
         with pytest.raises(NliUnavailableError, match="timed out after 100 ms"):
             await client.score([("a", "b")])
 
 
 async def test_http_nli_when_service_answers_503_then_unavailable_with_status():
-    with serve(stub_app(status=503)) as url:
+    with serve_asgi(stub_app(status=503)) as url:
         with pytest.raises(NliUnavailableError, match="HTTP 503"):
             await HttpNli(url, timeout_ms=2000).score([("a", "b")])
 
@@ -141,7 +118,7 @@ def chat_with_contradiction():
 
 
 async def test_optimize_when_nli_finds_a_contradiction_then_the_earlier_unit_is_superseded():
-    with serve(stub_app()) as url:
+    with serve_asgi(stub_app()) as url:
         result = await optimize_messages(
             chat_with_contradiction(),
             embedder=BagOfWordsEmbedder(),
@@ -158,7 +135,7 @@ async def test_optimize_when_nli_finds_a_contradiction_then_the_earlier_unit_is_
 
 
 async def test_optimize_when_nli_times_out_then_reported_as_skipped_and_still_compresses():
-    with serve(stub_app(delay_s=0.4)) as url:
+    with serve_asgi(stub_app(delay_s=0.4)) as url:
         result = await optimize_messages(
             chat_with_contradiction(),
             embedder=BagOfWordsEmbedder(),
@@ -205,7 +182,7 @@ class NotScorer:
 async def test_http_nli_when_talking_to_the_real_service_app_then_contract_holds():
     service = _load_nli_service()
 
-    with serve(service.create_app(NotScorer())) as url:
+    with serve_asgi(service.create_app(NotScorer())) as url:
         scores = await HttpNli(url, timeout_ms=2000).score([("x", "it is not x"), ("x", "y")])
 
     assert [s.contradiction for s in scores] == [0.8, 0.1]
