@@ -79,6 +79,11 @@ def _pool(runtime: ChatRuntime) -> Any:
     return runtime.pool
 
 
+async def _runs(runtime: ChatRuntime) -> RunManager:
+    _pool(runtime)  # 503 while the service is starting, not the run manager's RuntimeError
+    return await runtime.runs()
+
+
 @router.post("/chat/start", response_model=ChatStarted)
 async def start_chat(user: LimitedUser, runtime: Runtime) -> ChatStarted:
     """Start a new, empty chat."""
@@ -101,10 +106,9 @@ async def post_message(
     """
     if len(body.message.encode()) > MAX_MESSAGE_BYTES:
         raise HTTPException(413, f"the message is over {MAX_MESSAGE_BYTES // 1024} KB")
-    _pool(runtime)
     new_thread = body.conversation_id is None
     thread_id = str(uuid.uuid4()) if new_thread else _thread_id(str(body.conversation_id))
-    runs = await runtime.runs()
+    runs = await _runs(runtime)
     stream = wants_stream(request.headers.get("accept"))
     try:
         started = await runs.start(
@@ -153,7 +157,7 @@ async def resume_chat(
     with Accept: text/event-stream.
     """
     thread_id = _thread_id(conversation_id)
-    runs = await runtime.runs()
+    runs = await _runs(runtime)
     stream = wants_stream(request.headers.get("accept"))
     try:
         started = await runs.start(user.id, thread_id, None, context, subscribe=stream)
@@ -188,7 +192,7 @@ async def get_chat(conversation_id: str, user: LimitedUser, runtime: Runtime) ->
     row = await chat_store.get_thread(_pool(runtime), user.id, thread_id)
     if row is None:
         raise HTTPException(404, _NOT_FOUND)
-    runs = await runtime.runs()
+    runs = await _runs(runtime)
     snapshot = await runs.graph.aget_state({"configurable": {"thread_id": thread_id}})
     values: dict[str, Any] = dict(snapshot.values or {})
     messages = [
@@ -230,7 +234,7 @@ async def delete_chat(conversation_id: str, user: LimitedUser, runtime: Runtime)
         raise HTTPException(404, _NOT_FOUND)
     if result == "busy":
         raise HTTPException(409, "this chat is answering a message; delete it afterwards")
-    runs = await runtime.runs()
+    runs = await _runs(runtime)
     await runs.graph.checkpointer.adelete_thread(thread_id)
     return Response(status_code=204)
 
@@ -252,5 +256,5 @@ async def rejoin_run(
     run = chat_store.parse_id(run_id)
     if run is None or not await chat_store.run_belongs(_pool(runtime), user.id, thread_id, run):
         raise HTTPException(404, "no such run")
-    runs = await runtime.runs()
+    runs = await _runs(runtime)
     return event_stream(runs.follow(user.id, run, parse_last_event_id(last_event_id)))
