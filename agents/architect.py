@@ -26,13 +26,13 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.tools import BaseTool
-from psycopg import AsyncConnection
 
 from agents.engine import EngineChoice, choose_engine, stack_queries
 from agents.llm import invoke_structured
 from agents.plan_builder import overhead_budget
 from agents.prompts import ARCHITECT_SYNTHESIS, ARCHITECT_SYSTEM, ARCHITECT_TASK
 from agents.schemas import DeploymentPlan, WorkloadSpec
+from agents.workload import workload_args, workload_assumptions
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,6 @@ DEFAULT_MIN_GPU_GB = 16
 # A CPU-only deployment with nothing else said: a small general-purpose VM.
 CPU_ONLY_MIN_VCPU = 4
 CPU_ONLY_MIN_RAM_GB = 16
-FINE_TUNING_DEFAULT = "lora"
 # Share of GPU memory a serving engine may use (vLLM's default), as in compute and validation.
 GPU_MEMORY_UTILIZATION = 0.9
 
@@ -71,72 +70,6 @@ def params_from_name(model_id: str) -> float | None:
     name = model_id.split("/")[-1].lower()
     match = re.search(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)b(?![a-z0-9])", name)
     return float(match[1]) if match else None
-
-
-def sizing_task(spec: WorkloadSpec) -> str:
-    """Map the spec's task to the sizing task (inference, full, lora, qlora, training)."""
-    if spec.task_type == "fine_tuning":
-        return spec.model_needs.fine_tuning_method or FINE_TUNING_DEFAULT
-    if spec.task_type == "training":
-        return "training"
-    return "inference"
-
-
-def workload_assumptions(spec: WorkloadSpec) -> list[str]:
-    """Say which workload numbers were assumed because the conversation did not give them."""
-    args = workload_args(spec)
-    said = []
-    if not spec.scale.context_length:
-        said.append(f"assumed {args['context_length']:,}-token sequences")
-    if spec.task_type not in ("training", "fine_tuning") and not (
-        spec.scale.concurrent_sequences or spec.scale.concurrent_users
-    ):
-        said.append("assumed 1 concurrent sequence (no load was given)")
-    if not spec.precision:
-        said.append(f"weights in {args['dtype']} precision")
-    if spec.task_type == "fine_tuning" and not spec.model_needs.fine_tuning_method:
-        said.append(f"assumed {FINE_TUNING_DEFAULT.upper()} fine-tuning")
-    return said
-
-
-def workload_args(spec: WorkloadSpec) -> dict[str, Any]:
-    """Return the workload fields shared by the sizing and compute tools."""
-    training = spec.task_type in ("training", "fine_tuning")
-    return {
-        "task": sizing_task(spec),
-        "dtype": spec.precision or ("bf16" if training else "native"),
-        "context_length": spec.scale.context_length or (2048 if training else 4096),
-        "concurrency": 1
-        if training
-        else (spec.scale.concurrent_sequences or spec.scale.concurrent_users or 1),
-    }
-
-
-async def representative_model(
-    conn: AsyncConnection[Any],
-    size_billion: float,
-    *,
-    fine_tuning: bool,
-    licenses: list[str] | None = None,
-) -> str | None:
-    """Return the catalog LLM closest in size (and allowed licence), base weights to fine-tune."""
-    row = await (
-        await conn.execute(
-            """
-            select a.model_id from hf.architectures a
-            join hf.models m using (model_id)
-            where m.pipeline_tag = 'text-generation'
-              and a.params_billion_total is not null and not a.is_moe
-              and (%s::text[] is null or m.license = any(%s))
-            order by abs(a.params_billion_total - %s),
-                     (a.model_id ilike '%%instruct%%' or a.model_id ilike '%%chat%%') = %s,
-                     a.model_id
-            limit 1
-            """,
-            (licenses or None, licenses or None, size_billion, fine_tuning),
-        )
-    ).fetchone()
-    return row["model_id"] if row else None
 
 
 def _call(call_id: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -152,11 +85,40 @@ def results_by_call(work: Sequence[AnyMessage]) -> dict[str, ToolMessage]:
     return {m.tool_call_id: m for m in work if isinstance(m, ToolMessage)}
 
 
+def hardware_filters(spec: WorkloadSpec) -> dict[str, Any]:
+    """Return the compute filters for the GPUs, instances and GPU count the user named."""
+    if spec.gpu_needed is False:
+        return {}
+    own = spec.own_hardware
+    filters: dict[str, Any] = {}
+    gpus = spec.hardware.gpu_models or ([own.gpu_model] if own.gpu_model else [])
+    if gpus:
+        filters["gpu_model"] = gpus
+    if spec.hardware.instance_types:
+        filters["instance_types"] = spec.hardware.instance_types
+    if spec.hardware.max_gpus:
+        filters["max_gpu_count"] = spec.hardware.max_gpus
+    return filters
+
+
 def compute_args(
-    spec: WorkloadSpec, model_id: str | None, *, with_budget: bool, sizing: dict[str, Any] | None
+    spec: WorkloadSpec,
+    model_id: str | None,
+    *,
+    with_budget: bool,
+    sizing: dict[str, Any] | None,
+    relaxed: bool = False,
 ) -> dict[str, Any]:
-    """Build the compute search for the spec (and the model when one was sized)."""
+    """Build the compute search for the spec (and the model when one was sized).
+
+    ``relaxed`` drops the GPU model, instance and GPU-count filters: the search the plan
+    falls back to, with a warning, when nothing meets them.
+    """
     args: dict[str, Any] = {"gpu_needed": spec.gpu_needed is not False, "top_k": 5}
+    if not relaxed:
+        args.update(hardware_filters(spec))
+    if spec.hardware.spot_allowed:
+        args["spot"] = True
     if spec.gpu_needed is False:
         # Sizing and fit are GPU maths; a CPU plan filters on vCPUs and RAM instead.
         model_id = None
@@ -233,12 +195,20 @@ def offline_next_calls(
             args["min_vram_per_gpu_gb"] = max(floor, spec.min_vram_gb or 0)
         return [_call("compute-generic", "compute_search", args)]
     compute = (results.get("compute-generic") or results["compute"]).artifact or {}
+    relax = bool(hardware_filters(spec)) and not compute.get("results")
+    if relax and "compute-relaxed" not in done:
+        # Nothing meets the GPUs, instances or GPU count named: find what would, and let the
+        # plan say which constraint could not be met.
+        args = compute_args(spec, model_id, with_budget=True, sizing=sizing, relaxed=True)
+        return [_call("compute-relaxed", "compute_search", args)]
+    if relax:
+        compute = results["compute-relaxed"].artifact or {}
     if "compute-any-budget" not in done and spec.budget_monthly_usd and not compute.get("results"):
         return [
             _call(
                 "compute-any-budget",
                 "compute_search",
-                compute_args(spec, model_id, with_budget=False, sizing=sizing),
+                compute_args(spec, model_id, with_budget=False, sizing=sizing, relaxed=relax),
             )
         ]
     return []
@@ -283,12 +253,17 @@ def collect_results(
             return message.artifact if message.status != "error" else None
         return by_name.get(name) if name else None
 
+    strict = artifact("compute-generic") or artifact("compute", "compute_search")
+    relaxed = artifact("compute-relaxed")
     return {
         "skipped": skipped_tools(work),
         "assumptions": workload_assumptions(spec),
         "local": artifact("local", "local_cluster"),
         "sizing": artifact("sizing", "vram_sizing"),
-        "compute": artifact("compute-generic") or artifact("compute", "compute_search"),
+        "compute": relaxed if relaxed is not None else strict,
+        "compute_strict": strict,
+        "relaxed": relaxed is not None,
+        "spot": bool(spec.hardware.spot_allowed),
         "compute_without_budget": artifact("compute-any-budget"),
         "hf": artifact("hf", "hf_model_search"),
         "charts": charts,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from agents.artifacts import build_artifacts
+from agents.constraints import OWN_PROVIDER, constraint_warnings, plan_on_own_hardware
 from agents.engine import EngineChoice
 from agents.schemas import (
     ChartRecommendation,
@@ -73,6 +74,8 @@ def overhead_budget(sizing: dict[str, Any] | None) -> float:
 def _gpu_row(row: dict[str, Any], rank: int, spot: bool) -> GpuRecommendation:
     hourly = row["spot_price_hourly_usd"] if spot else row["price_hourly_usd"]
     why = [f"#{rank} by price among instances that fit"]
+    if row["provider"] == OWN_PROVIDER:
+        why = ["runs on the hardware you already have (compute cost $0)"]
     if row.get("tensor_parallel"):
         why.append(f"runs the model at tensor parallel {row['tensor_parallel']}")
     why.append(f"price from {row['source']}")
@@ -175,8 +178,16 @@ def build_plan(
     fallback = results.get("compute_without_budget")
     spot = bool(results.get("spot"))
     rows = compute["results"] or (fallback["results"] if fallback else [])
-    gpus = [_gpu_row(row, i + 1, spot) for i, row in enumerate(rows[:3])]
     warnings: list[str] = []
+    if spec.own_hardware.gpu_model or spec.own_hardware.cloud_allowed is False:
+        own_rows, own_warnings = plan_on_own_hardware(
+            spec, fallback or compute, results.get("gpu_memory_gb") or {}
+        )
+        warnings += own_warnings
+        if own_rows is not None:
+            rows, compute, fallback = own_rows, {**compute, "results": own_rows}, None
+    gpus = [_gpu_row(row, i + 1, spot) for i, row in enumerate(rows[:3])]
+    warnings += constraint_warnings(spec, results, rows)
     if not compute["results"] and fallback and fallback["results"]:
         cheapest = gpus[0]
         warnings.append(
@@ -184,7 +195,7 @@ def build_plan(
             f"instance that fits is {cheapest.provider} {cheapest.instance_type} at "
             f"${cheapest.price_monthly_usd:,.2f}/month"
         )
-    elif not rows and spec.gpu_needed is not False:
+    elif not rows and spec.gpu_needed is not False and spec.own_hardware.cloud_allowed is not False:
         warnings.append("no instance in the catalog fits this workload")
     for name, reason in (results.get("skipped") or {}).items():
         what = SKIPPED_SEARCHES.get(name, f"the {name} tool")

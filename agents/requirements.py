@@ -8,7 +8,8 @@ decides, and named models are grounded in the catalog.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -52,7 +53,7 @@ def user_texts(messages: Sequence[AnyMessage]) -> list[str]:
 def read_offline(messages: Sequence[AnyMessage], vocabulary: Vocabulary) -> WorkloadSpec:
     """Read the spec deterministically; later statements override earlier ones."""
     readings = (
-        read_message(t, vocabulary.models, vocabulary.regions) for t in user_texts(messages)
+        read_message(t, vocabulary) for t in user_texts(messages)
     )
     return ground_domain(to_spec(merge_readings(readings)), vocabulary)
 
@@ -78,6 +79,13 @@ DOMAIN_BY_PIPELINE_TAG: dict[str, str] = {
     "zero-shot-image-classification": "vision",
     "zero-shot-object-detection": "vision",
     "time-series-forecasting": "tabular",
+    "text-classification": "nlp",
+    "token-classification": "nlp",
+    "zero-shot-classification": "nlp",
+    "fill-mask": "nlp",
+    "question-answering": "nlp",
+    "translation": "nlp",
+    "summarization": "nlp",
 }
 
 
@@ -121,19 +129,67 @@ async def read_with_model(
     )
 
 
+def named_model_params(spec: WorkloadSpec, vocabulary: Vocabulary) -> float | None:
+    """Return the first named model's size in billions, when the catalog knows it."""
+    for model_id in spec.model_needs.named_models:
+        if (params := vocabulary.params.get(model_id)) is not None:
+            return params
+    return None
+
+
+def _fresh(questions: Sequence[str], asked: Sequence[str]) -> tuple[str, ...]:
+    """Drop questions already asked in this chat (compared without case and punctuation)."""
+
+    def key(text: str) -> str:
+        return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+    seen = {key(q) for q in asked}
+    return tuple(q for q in questions if key(q) not in seen)[:MAX_QUESTIONS]
+
+
+# Fields the meaning of a message may fill where the word rules found nothing.
+INTENT_FIELDS = ("task_type", "domain", "gpu_needed")
+IntentReader = Callable[[str, Sequence[str]], Awaitable[Mapping[str, str]]]
+
+
+async def fill_intents(
+    spec: WorkloadSpec, messages: Sequence[AnyMessage], intents: IntentReader
+) -> WorkloadSpec:
+    """Fill task, domain and GPU stance the rules left empty from the request's meaning."""
+    missing = [name for name in INTENT_FIELDS if getattr(spec, name) is None]
+    if not missing:
+        return spec
+    found = await intents(" ".join(user_texts(messages)), missing)
+    for name, label in found.items():
+        value: object = label == "true" if name == "gpu_needed" else label
+        setattr(spec, name, value)
+        spec.assumptions.append(f"read {name.replace('_', ' ')} as {label} from the wording")
+    return spec
+
+
 async def run_requirements(
     messages: Sequence[AnyMessage],
     *,
     rounds: int,
     vocabulary: Vocabulary,
     chat_model: BaseChatModel | None,
+    asked: Sequence[str] = (),
+    intents: IntentReader | None = None,
 ) -> Decision:
-    """Read the conversation and decide whether to plan or ask."""
+    """Read the conversation and decide whether to plan or ask.
+
+    ``asked`` holds every question asked in this chat so far: none is asked again word for
+    word, whoever wrote it. ``intents`` (offline only) reads by meaning what the word rules
+    left empty.
+    """
     if chat_model is None:
         spec = read_offline(messages, vocabulary)
-        return decide(spec, rounds)
+        if intents is not None:
+            spec = await fill_intents(spec, messages, intents)
+        return decide(spec, rounds, asked, named_model_params(spec, vocabulary))
     answer = await read_with_model(chat_model, messages, rounds)
-    decision = decide(ground_domain(ground_models(answer.spec, vocabulary), vocabulary), rounds)
-    if decision.action == "clarify" and answer.questions:
-        return Decision("clarify", decision.spec, tuple(answer.questions[:MAX_QUESTIONS]))
+    spec = ground_domain(ground_models(answer.spec, vocabulary), vocabulary)
+    decision = decide(spec, rounds, asked, named_model_params(spec, vocabulary))
+    if decision.action == "clarify" and (own := _fresh(answer.questions, asked)):
+        return Decision("clarify", decision.spec, own)
     return decision

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 TaskType = Literal["inference", "fine_tuning", "training", "batch", "embedding", "rag", "other"]
 Domain = Literal[
     "llm",
+    "nlp",
     "vision",
     "image_generation",
     "speech",
@@ -54,19 +55,102 @@ class ModelNeeds(_Strict):
 
 
 class Scale(_Strict):
-    """How much work the deployment must carry."""
+    """How much work the deployment must carry, in the units the user gave."""
 
-    concurrent_users: int | None = Field(default=None, ge=0, description="Users at once.")
+    concurrent_users: int | None = Field(
+        default=None, ge=0, description="People or chat sessions active at once (users, staff)."
+    )
     concurrent_sequences: int | None = Field(
         default=None, ge=0, description="Sequences decoded at once (defaults to users)."
     )
+    concurrent_streams: int | None = Field(
+        default=None,
+        ge=0,
+        description="Live audio or video streams at once (meetings, calls, camera feeds).",
+    )
     requests_per_second: float | None = Field(default=None, ge=0, description="Peak request rate.")
+    images_per_second: float | None = Field(
+        default=None, ge=0, description="Images generated or analysed per second."
+    )
+    documents: int | None = Field(
+        default=None, ge=0, description="Documents to process or index in all (a corpus size)."
+    )
+    documents_per_day: int | None = Field(
+        default=None, ge=0, description="Documents to process per day."
+    )
+    tokens_per_day: float | None = Field(
+        default=None, ge=0, description="Tokens to process per day (input and output)."
+    )
+    audio_hours_per_month: float | None = Field(
+        default=None, ge=0, description="Hours of audio to transcribe per month."
+    )
+    input_tokens_per_request: int | None = Field(
+        default=None, ge=0, description="Typical prompt (input) tokens per request."
+    )
     tokens_per_request: int | None = Field(
         default=None, ge=0, description="Typical output tokens per request."
     )
     context_length: int | None = Field(
         default=None, ge=0, description="Tokens held per sequence (prompt + output)."
     )
+
+
+class LatencyTargets(_Strict):
+    """How fast answers must come; None where the user set no target."""
+
+    ttft_ms: float | None = Field(
+        default=None, ge=0, description="Time to first token (or first result), milliseconds."
+    )
+    tpot_ms: float | None = Field(
+        default=None, ge=0, description="Time per output token, milliseconds."
+    )
+    realtime: bool | None = Field(
+        default=None, description="True when the user asked for real-time or live results."
+    )
+
+
+class HardwareNeeds(_Strict):
+    """What the user said about the accelerators to rent."""
+
+    gpu_models: list[str] = Field(
+        default_factory=list, description="GPU models asked for, catalog names (H100, L40S)."
+    )
+    instance_types: list[str] = Field(
+        default_factory=list, description="Cloud instance types asked for (p5.48xlarge)."
+    )
+    max_gpus: int | None = Field(
+        default=None, ge=0, description="Most GPUs the deployment may use in all."
+    )
+    max_gpus_strict: bool | None = Field(
+        default=None,
+        description="False when the limit is a preference ('a single GPU if it fits').",
+    )
+    spot_allowed: bool | None = Field(
+        default=None, description="True when spot or preemptible capacity is acceptable."
+    )
+
+
+class OwnHardware(_Strict):
+    """Machines the user already runs (on-premises or their own cluster)."""
+
+    nodes: int | None = Field(default=None, ge=0, description="Servers or Kubernetes nodes.")
+    gpus_per_node: int | None = Field(default=None, ge=0, description="GPUs in each node.")
+    gpu_model: str | None = Field(
+        default=None, description="GPU model in the nodes, catalog name (L40S, RTX 4090)."
+    )
+    cloud_allowed: bool | None = Field(
+        default=None, description="False when the user ruled out renting cloud capacity."
+    )
+
+
+class TrainingData(_Strict):
+    """How much data a fine-tuning or training job reads."""
+
+    dataset_tokens: float | None = Field(default=None, ge=0, description="Tokens in the data.")
+    dataset_examples: int | None = Field(
+        default=None, ge=0, description="Examples (rows, conversations, images) in the data."
+    )
+    epochs: float | None = Field(default=None, ge=0, description="Passes over the data.")
 
 
 class WorkloadSpec(_Strict):
@@ -89,7 +173,27 @@ class WorkloadSpec(_Strict):
     providers: list[str] = Field(
         default_factory=list, description="Cloud providers allowed (catalog names: aws, gcp, ...)."
     )
+    unknown_providers: list[str] = Field(
+        default_factory=list,
+        description="Providers the user named that are not in the catalog (paperspace, ...).",
+    )
     regions: list[str] = Field(default_factory=list, description="Regions allowed.")
+    data_residency: str | None = Field(
+        default=None,
+        description="Where the data must stay, in the user's words (Frankfurt, the EU).",
+    )
+    latency: LatencyTargets = Field(
+        default_factory=LatencyTargets, description="Latency targets the user set."
+    )
+    hardware: HardwareNeeds = Field(
+        default_factory=HardwareNeeds, description="GPU models, instance types, limits, spot."
+    )
+    own_hardware: OwnHardware = Field(
+        default_factory=OwnHardware, description="The user's own machines, when they run their own."
+    )
+    training: TrainingData = Field(
+        default_factory=TrainingData, description="Dataset size and epochs for training."
+    )
     kubernetes_needs: list[str] = Field(
         default_factory=list, description="Platform pieces wanted: mlflow, monitoring, vector db."
     )
@@ -100,6 +204,10 @@ class WorkloadSpec(_Strict):
     )
     missing_fields: list[str] = Field(
         default_factory=list, description="Critical or useful fields still unknown."
+    )
+    not_understood: list[str] = Field(
+        default_factory=list,
+        description="What the user said that could not be read into a field, in their words.",
     )
 
 

@@ -13,8 +13,10 @@ from typing import Any
 import yaml
 from psycopg import AsyncConnection
 
+from agents.constraints import OWN_PROVIDER
 from agents.plan_builder import HOURS_PER_MONTH, cost_estimate
 from agents.schemas import DeploymentPlan, GpuRecommendation, ModelRecommendation, WorkloadSpec
+from tools.catalog import model_licences
 
 # A plan's GPUs must hold the sizing within this share of their memory (vLLM's default).
 GPU_MEMORY_UTILIZATION = 0.9
@@ -54,6 +56,11 @@ async def _check_gpus(
 ) -> list[GpuRecommendation]:
     kept: list[GpuRecommendation] = []
     for rec in plan.gpu_recommendations:
+        if rec.provider == OWN_PROVIDER:
+            # The user's own machines: not in any catalog, and free to run.
+            rec.price_hourly_usd = rec.price_monthly_usd = 0.0
+            kept.append(rec)
+            continue
         row = await _instance(conn, rec)
         if row is None:
             warnings.append(
@@ -124,6 +131,20 @@ async def _named_models_first(
     return (first + rest)[:5]
 
 
+async def _licence_warnings(conn: AsyncConnection[Any], spec: WorkloadSpec) -> list[str]:
+    """Warn about each named model whose licence is not one the user allowed."""
+    allowed = spec.model_needs.license_allow_list
+    if not allowed or not spec.model_needs.named_models:
+        return []
+    licences = await model_licences(conn, spec.model_needs.named_models)
+    return [
+        f"{model_id} is licensed {licence}, not one of the licences you allowed "
+        f"({', '.join(allowed)}); the recommended models below respect the licence"
+        for model_id, licence in licences.items()
+        if licence not in allowed
+    ]
+
+
 async def validate_plan(
     conn: AsyncConnection[Any], plan: DeploymentPlan, spec: WorkloadSpec
 ) -> DeploymentPlan:
@@ -163,6 +184,14 @@ async def validate_plan(
     compute = plan.gpu_recommendations[0].price_monthly_usd if plan.gpu_recommendations else 0.0
     sizing = plan.sizing.model_dump() if plan.sizing else None
     plan.cost_estimate = cost_estimate(compute, sizing, spec.budget_monthly_usd)
+    if not plan.gpu_recommendations and spec.budget_monthly_usd is not None:
+        # Nothing to run means nothing within the budget: $0 of compute is not a plan.
+        plan.cost_estimate.within_budget = False
+        warnings.append(
+            f"no configuration in the catalog carries this workload, so the "
+            f"${spec.budget_monthly_usd:,.0f}/month budget cannot be met as asked"
+        )
+    warnings += await _licence_warnings(conn, spec)
     if plan.cost_estimate.within_budget is False and not any("budget" in w for w in warnings):
         warnings.append(
             f"the total ${plan.cost_estimate.total_monthly_usd:,.2f}/month is over "

@@ -1,38 +1,23 @@
-"""What the requirements step must recognise in chat: catalog model names and regions."""
+"""What the requirements step must recognise in chat: catalog names, loaded once."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from psycopg import AsyncConnection
 
-from agents.offline_extractor import ModelIndex, read_message
+from agents.offline_extractor import read_message
+from agents.reading.vocabulary import Vocabulary
+from tools.catalog import load_catalog_facts
 
-
-@dataclass(frozen=True)
-class Vocabulary:
-    """Catalog names the extractor matches against."""
-
-    models: ModelIndex
-    regions: frozenset[str]
-    pipeline_tags: Mapping[str, str | None] = field(default_factory=dict)
-    """Catalog model id → its Hub task, to tell what kind of model a named one is."""
+__all__ = ["Vocabulary", "field_reader", "load_vocabulary"]
 
 
 async def load_vocabulary(conn: AsyncConnection[Any]) -> Vocabulary:
-    """Read model ids and region names from the catalogs."""
-    models = await (await conn.execute("select model_id, pipeline_tag from hf.models")).fetchall()
-    regions = await (
-        await conn.execute("select distinct lower(region) as region from cloud.instances")
-    ).fetchall()
-    return Vocabulary(
-        ModelIndex.from_ids(row["model_id"] for row in models),
-        frozenset(row["region"] for row in regions),
-        {row["model_id"]: row["pipeline_tag"] for row in models},
-    )
+    """Read model, GPU, region and instance names from the catalogs."""
+    return Vocabulary.from_facts(await load_catalog_facts(conn))
 
 
 def field_reader(vocabulary: Vocabulary) -> Callable[[str], Mapping[str, Any]]:
@@ -40,6 +25,6 @@ def field_reader(vocabulary: Vocabulary) -> Callable[[str], Mapping[str, Any]]:
 
     @lru_cache(maxsize=4096)
     def read(text: str) -> Mapping[str, Any]:
-        return read_message(text, vocabulary.models, vocabulary.regions).values
+        return read_message(text, vocabulary).values
 
     return read

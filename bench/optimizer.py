@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import hashlib
 import json
 import os
@@ -53,7 +52,7 @@ from langchain_core.messages import (  # noqa: E402
     ToolMessage,
 )
 
-from agents.offline_extractor import ModelIndex, read_message  # noqa: E402
+from agents.offline_extractor import read_message  # noqa: E402
 from agents.requirements import read_offline  # noqa: E402
 from agents.vocabulary import Vocabulary  # noqa: E402
 from bench.common import RESULTS_DIR, write_results  # noqa: E402
@@ -62,6 +61,7 @@ from bench.corpus.generator import Chat, generate_corpus  # noqa: E402
 from bench.corpus.handwritten import load_handwritten  # noqa: E402
 from core.embeddings import LocalEmbedder  # noqa: E402
 from core.settings import PROJECT_ROOT  # noqa: E402
+from tools.catalog import catalog_facts_from_files  # noqa: E402
 from tools.optimizer import OptimizerConfig, optimize_messages, optimize_turns  # noqa: E402
 from tools.optimizer.messages import to_turns  # noqa: E402
 from tools.optimizer.signed_graph import cosine_matrix, knn_graph  # noqa: E402
@@ -106,11 +106,7 @@ class HashEmbedder:
 
 
 def vocabulary() -> Vocabulary:
-    with (DATA / "hf_models.csv").open() as f:
-        ids = [row["model_id"] for row in csv.DictReader(f)]
-    with (DATA / "instances.csv").open() as f:
-        regions = frozenset(row["region"].lower() for row in csv.DictReader(f))
-    return Vocabulary(ModelIndex.from_ids(ids), regions)
+    return Vocabulary.from_facts(catalog_facts_from_files(DATA))
 
 
 def to_messages(chat: Chat) -> list[BaseMessage]:
@@ -207,7 +203,7 @@ def _differing(spec: Any, full: Any) -> list[str]:
 
 
 def _reader(vocab: Vocabulary) -> Any:
-    return lambda text: read_message(text, vocab.models, vocab.regions).values
+    return lambda text: read_message(text, vocab).values
 
 
 def _label_fields(spec: Any) -> dict[str, Any]:

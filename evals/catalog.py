@@ -68,6 +68,8 @@ class Catalog:
     charts: Mapping[str, frozenset[str]]
     """Chart name → the versions the catalog lists."""
     architectures: Mapping[str, Architecture] = field(default_factory=dict)
+    gpu_memory_gb: Mapping[str, float] = field(default_factory=dict)
+    """GPU model → its memory, as the GPU catalog lists it."""
 
     @classmethod
     def load(cls, data_dir: Path = DATA_DIR) -> Catalog:
@@ -88,9 +90,9 @@ class Catalog:
                 spot_price_hourly_usd=_number(row["spot_price_hourly_usd"]),
             )
             instances[inst.key] = inst
-        vendors = {
-            r["gpu_model"].strip(): r["vendor"].strip() for r in _rows(data_dir / "gpus.csv")
-        }
+        gpu_rows = _rows(data_dir / "gpus.csv")
+        vendors = {r["gpu_model"].strip(): r["vendor"].strip() for r in gpu_rows}
+        memory = {r["gpu_model"].strip(): _number(r["memory_gb"]) or 0.0 for r in gpu_rows}
         models = {
             r["model_id"].strip(): Model(
                 model_id=r["model_id"].strip(),
@@ -109,6 +111,7 @@ class Catalog:
             models=models,
             charts={name: frozenset(versions) for name, versions in charts.items()},
             architectures=load_architectures_csv(data_dir / "llm_architectures.csv"),
+            gpu_memory_gb=memory,
         )
 
     def with_models(self, extra: Iterable[Model]) -> Catalog:

@@ -91,7 +91,7 @@ async def field_reader() -> Callable[[str], Mapping[str, Any]]:
     known = vocabulary
 
     def read(text: str) -> Mapping[str, Any]:
-        return read_message(text, known.models, known.regions).values
+        return read_message(text, known).values
 
     return read
 

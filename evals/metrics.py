@@ -8,6 +8,7 @@ constraints. A turn that raised scores as failed on everything it was expected t
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 
 from agents.schemas import DeploymentPlan, WorkloadSpec
 from evals.catalog import Catalog
-from evals.oracle import Check, OracleResult, check_plan
+from evals.oracle import OWN_PROVIDER, Check, OracleResult, check_plan
 from evals.scenario import (
     PlanExpectation,
     QuestionRange,
@@ -28,6 +29,7 @@ from evals.scenario import (
 GATED = (
     "spec_accuracy",
     "clarify_accuracy",
+    "questions_fresh",
     "groundedness",
     "oracle",
     "trajectory",
@@ -64,6 +66,8 @@ class TurnScore:
     decision_expected: str | None = None
     decision_ok: bool | None = None
     questions_ok: bool | None = None
+    questions_fresh: bool | None = None
+    """False when a question of this turn was asked word for word in an earlier turn."""
     spec_fields: dict[str, bool] = field(default_factory=dict)
     tools_ok: bool | None = None
     grounded: list[Check] = field(default_factory=list)
@@ -73,7 +77,7 @@ class TurnScore:
     @property
     def passed(self) -> bool:
         """Say whether everything expected of the turn held."""
-        flags = [self.decision_ok, self.questions_ok, self.tools_ok]
+        flags = [self.decision_ok, self.questions_ok, self.questions_fresh, self.tools_ok]
         checks = [*self.grounded, *(self.oracle or []), *self.constraints]
         return (
             all(f is not False for f in flags)
@@ -88,6 +92,8 @@ class TurnScore:
             out.append("decision")
         if self.questions_ok is False:
             out.append("number of questions")
+        if self.questions_fresh is False:
+            out.append("a question asked again word for word")
         out += [f"spec.{name}" for name, ok in self.spec_fields.items() if not ok]
         if self.tools_ok is False:
             out.append("tool trajectory")
@@ -130,6 +136,11 @@ def grounded_checks(plan: DeploymentPlan, catalog: Catalog) -> list[Check]:
     checks = []
     for rec in plan.gpu_recommendations:
         key = (rec.provider, rec.instance_type, rec.region)
+        if rec.provider == OWN_PROVIDER:
+            # The user's own machines are not in a catalog; their GPU model must be.
+            known = rec.gpu_model in catalog.gpu_memory_gb
+            checks.append(Check("instance", known, f"own {rec.gpu_count:g}× {rec.gpu_model}"))
+            continue
         checks.append(Check("instance", key in catalog.instances, "/".join(key)))
     names = [m.model_id for m in plan.model_recommendations]
     if plan.sizing is not None and plan.sizing.model_id:
@@ -226,9 +237,25 @@ def constraint_checks(
     return checks
 
 
-def score_turn(output: TurnOutput, expected: TurnExpectation | None, catalog: Catalog) -> TurnScore:
-    """Score one turn; groundedness and the oracle apply to every plan, expected or not."""
+def _question_key(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def score_turn(
+    output: TurnOutput,
+    expected: TurnExpectation | None,
+    catalog: Catalog,
+    earlier_questions: Sequence[str] = (),
+) -> TurnScore:
+    """Score one turn; groundedness and the oracle apply to every plan, expected or not.
+
+    ``earlier_questions`` are the questions of the scenario's earlier turns: asking one of
+    them again word for word fails the turn, expected or not.
+    """
     score = TurnScore()
+    if output.decision == "clarify":
+        seen = {_question_key(q) for q in earlier_questions}
+        score.questions_fresh = not any(_question_key(q) in seen for q in output.questions)
     spec = output.spec or {}
     plan = DeploymentPlan.model_validate(output.plan) if output.plan else None
     if plan is not None and output.decision == "plan":
@@ -290,7 +317,7 @@ def aggregate(turns: Iterable[ScoredTurn], invariance: Sequence[bool] = ()) -> d
     fields_hit: dict[str, list[int]] = {}
     clar = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
     questions: list[int] = []
-    decided = decided_ok = q_ok = tools = tools_ok = 0
+    decided = decided_ok = q_ok = q_fresh = tools = tools_ok = 0
     items = items_ok = orc = orc_ok = cons = cons_ok = 0
     latencies: list[float] = []
     tokens: list[int] = []
@@ -308,6 +335,7 @@ def aggregate(turns: Iterable[ScoredTurn], invariance: Sequence[bool] = ()) -> d
         if o.decision == "clarify":
             questions.append(len(o.questions))
             q_ok += bool(s.questions_ok is not False)
+            q_fresh += bool(s.questions_fresh is not False)
         if s.tools_ok is not None:
             tools += 1
             tools_ok += s.tools_ok
@@ -335,6 +363,7 @@ def aggregate(turns: Iterable[ScoredTurn], invariance: Sequence[bool] = ()) -> d
         "clarify_confusion": clar,
         "questions_mean": float(np.mean(questions)) if questions else None,
         "questions_in_range": ratio(q_ok, len(questions)),
+        "questions_fresh": ratio(q_fresh, len(questions)),
         "trajectory": ratio(tools_ok, tools),
         "groundedness": ratio(items_ok, items),
         "grounded_items": items,

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from agents.schemas import DeploymentPlan, WorkloadSpec
+from agents.schemas import DeploymentPlan, GpuRecommendation, WorkloadSpec
 from evals.catalog import Catalog, Instance
 from evals.oracle_sizing import Need, fitting_degree, reference_need
 
@@ -70,21 +70,50 @@ class OracleResult:
         self.checks.append(Check(name, bool(passed), detail))
 
 
-def _allowed(instance: Instance, spec: WorkloadSpec) -> bool:
+OWN_PROVIDER = "own"
+# What a plan says when it could not meet the GPUs, instances or GPU count the user named.
+RELAXED_WARNING = "your hardware constraint"
+
+
+def hourly_price(instance: Instance, spec: WorkloadSpec) -> float | None:
+    """Return the price the plan is costed on: spot when the user allowed spot."""
+    if spec.hardware.spot_allowed:
+        return instance.spot_price_hourly_usd
+    return instance.price_hourly_usd
+
+
+def _allowed(instance: Instance, spec: WorkloadSpec, relaxed: bool) -> bool:
     providers = {p.lower() for p in spec.providers}
     regions = {r.lower() for r in spec.regions}
     if providers and instance.provider.lower() not in providers:
         return False
-    return not regions or instance.region.lower() in regions
+    if regions and instance.region.lower() not in regions:
+        return False
+    if relaxed or spec.gpu_needed is False:
+        return True
+    hardware = spec.hardware
+    own_gpu = spec.own_hardware.gpu_model
+    gpus = {g.lower() for g in hardware.gpu_models or ([own_gpu] if own_gpu else [])}
+    if gpus and (instance.gpu_model or "").lower() not in gpus:
+        return False
+    types = {t.lower() for t in hardware.instance_types}
+    if types and instance.instance_type.lower() not in types:
+        return False
+    return not hardware.max_gpus or instance.gpu_count <= hardware.max_gpus
 
 
 def candidates(
-    spec: WorkloadSpec, need: Need | None, catalog: Catalog
+    spec: WorkloadSpec, need: Need | None, catalog: Catalog, relaxed: bool = False
 ) -> list[tuple[Instance, float]]:
-    """Return every instance satisfying the plan's constraints, with its monthly price."""
+    """Return every instance satisfying the plan's constraints, with its monthly price.
+
+    ``relaxed`` leaves out the GPUs, instance types and GPU count the user named: what a plan
+    that says it could not meet them is compared with.
+    """
     found = []
     for inst in catalog.instances.values():
-        if inst.price_hourly_usd is None or not _allowed(inst, spec):
+        hourly = hourly_price(inst, spec)
+        if hourly is None or not _allowed(inst, spec, relaxed):
             continue
         if spec.gpu_needed is False:
             # CPU-only: the documented floor, with RAM for the model when one was sized.
@@ -97,7 +126,7 @@ def candidates(
             floor = spec.min_vram_gb or (None if need else DEFAULT_MIN_GPU_GB)
             if fitting_degree(inst, need, floor) is None:
                 continue
-        found.append((inst, round(inst.price_hourly_usd * HOURS_PER_MONTH, 2)))
+        found.append((inst, round(hourly * HOURS_PER_MONTH, 2)))
     return found
 
 
@@ -169,20 +198,24 @@ def _check_instances(
 ) -> list[Instance]:
     rows: list[Instance] = []
     for rec in plan.gpu_recommendations:
-        inst = catalog.instances.get((rec.provider, rec.instance_type, rec.region))
         label = f"{rec.provider}/{rec.instance_type}/{rec.region}"
-        if inst is None or inst.price_hourly_usd is None:
-            result.add("price", False, f"{label}: not in the catalog with an on-demand price")
+        if rec.provider == OWN_PROVIDER:
+            _check_own(rec, need, spec, catalog, result)
+            continue
+        inst = catalog.instances.get((rec.provider, rec.instance_type, rec.region))
+        hourly = hourly_price(inst, spec) if inst is not None else None
+        if inst is None or hourly is None:
+            result.add("price", False, f"{label}: not in the catalog with a price to run on")
             continue
         rows.append(inst)
-        monthly = round(inst.price_hourly_usd * HOURS_PER_MONTH, 2)
-        price_ok = abs(rec.price_hourly_usd - inst.price_hourly_usd) <= PRICE_TOLERANCE
+        monthly = round(hourly * HOURS_PER_MONTH, 2)
+        price_ok = abs(rec.price_hourly_usd - hourly) <= PRICE_TOLERANCE
         monthly_ok = abs(rec.price_monthly_usd - monthly) <= 0.01
         result.add(
             "price",
             price_ok and monthly_ok,
             f"{label}: ${rec.price_hourly_usd}/h, ${rec.price_monthly_usd}/month; "
-            f"catalog ${inst.price_hourly_usd}/h → ${monthly}/month",
+            f"catalog ${hourly}/h → ${monthly}/month",
         )
         if spec.gpu_needed is False:
             result.add("cpu_only", not inst.gpu_model, f"{label} has {inst.gpu_model} GPUs")
@@ -206,6 +239,34 @@ def _check_instances(
     return rows
 
 
+def _check_own(
+    rec: GpuRecommendation,
+    need: Need | None,
+    spec: WorkloadSpec,
+    catalog: Catalog,
+    result: OracleResult,
+) -> None:
+    """Check a recommendation of the user's own node: their GPUs, free, and holding the need."""
+    own = spec.own_hardware
+    label = f"own/{rec.instance_type}"
+    memory = catalog.gpu_memory_gb.get(own.gpu_model or "")
+    result.add(
+        "own_hardware",
+        rec.gpu_model == own.gpu_model
+        and rec.gpu_count == (own.gpus_per_node or 1)
+        and rec.price_hourly_usd == 0.0,
+        f"{label}: {rec.gpu_count:g}× {rec.gpu_model} at ${rec.price_hourly_usd}/h, "
+        f"the user has {own.gpus_per_node}× {own.gpu_model}",
+    )
+    if need is None or memory is None:
+        return
+    fits = any(
+        tp <= rec.gpu_count and per_gpu <= memory * 0.9 + 1e-6
+        for tp, per_gpu in need.per_gpu_by_tp.items()
+    )
+    result.add("fits", fits, f"{label}: {memory:g} GB GPUs do not hold {need.model_id}")
+
+
 def _check_cost(
     plan: DeploymentPlan,
     spec: WorkloadSpec,
@@ -217,7 +278,7 @@ def _check_cost(
     weights = need.weights_gb if (need is not None and plan.sizing is not None) else 0.0
     storage = round(max(MIN_STORAGE_GB, round(3 * weights)) * STORAGE_USD_PER_GB_MONTH, 2)
     overhead = storage + NETWORK_MONTHLY_USD
-    hourly = top.price_hourly_usd if top is not None else None
+    hourly = hourly_price(top, spec) if top is not None else None
     compute = round(hourly * HOURS_PER_MONTH, 2) if hourly else 0.0
     total = round(compute + overhead, 2)
     cost = plan.cost_estimate
@@ -238,7 +299,9 @@ def _check_cost(
     budget = spec.budget_monthly_usd
     if budget is None:
         return
-    within = total <= budget + 1e-9
+    # Nothing to run is not within a budget: $0 of compute is no plan.
+    nothing = not plan.gpu_recommendations and spec.gpu_needed is not False
+    within = total <= budget + 1e-9 and not nothing
     affordable = [i for i, monthly in pool if monthly + overhead <= budget + 1e-9]
     says_so = any("budget" in w.lower() for w in plan.warnings)
     if cost.within_budget is not within:
@@ -271,17 +334,26 @@ def check_plan(plan: DeploymentPlan, spec: WorkloadSpec, catalog: Catalog) -> Or
         result.add("sizing", False, "the spec names a language model but the plan has no sizing")
     _check_sizing(plan, need, result)
     rows = _check_instances(plan, need, spec, catalog, result)
-    pool = candidates(spec, need, catalog)
+    relaxed = any(RELAXED_WARNING in w for w in plan.warnings)
+    pool = candidates(spec, need, catalog, relaxed=relaxed)
     top = rows[0] if rows else None
     cheapest = min(pool, key=lambda item: item[1], default=None)
-    if top is None:
+    on_own = bool(plan.gpu_recommendations) and (
+        plan.gpu_recommendations[0].provider == OWN_PROVIDER
+    )
+    no_cloud = spec.own_hardware.cloud_allowed is False
+    if on_own or no_cloud:
+        # The user's machines (or none, the cloud ruled out): no cloud price to beat.
+        result.add("cheapest", True, "planned on the user's own hardware")
+        pool = [] if no_cloud else pool
+    elif top is None:
         result.add(
             "cheapest",
             cheapest is None,
             f"no instance recommended, but {cheapest[0].label} fits" if cheapest else "",
         )
-    elif cheapest is not None and top.price_hourly_usd is not None:
-        top_monthly = round(top.price_hourly_usd * HOURS_PER_MONTH, 2)
+    elif cheapest is not None and (top_hourly := hourly_price(top, spec)) is not None:
+        top_monthly = round(top_hourly * HOURS_PER_MONTH, 2)
         result.add(
             "cheapest",
             top_monthly <= cheapest[1] + 0.005,

@@ -49,14 +49,46 @@ def reference_workload(spec: WorkloadSpec) -> Workload:
         task = spec.model_needs.fine_tuning_method or DEFAULT_FINE_TUNING
     else:
         task = "training" if spec.task_type == "training" else "inference"
-    users = spec.scale.concurrent_sequences or spec.scale.concurrent_users or 1
+    scale = spec.scale
+    context = scale.context_length or (
+        scale.input_tokens_per_request + (scale.tokens_per_request or 256)
+        if scale.input_tokens_per_request
+        else (TRAINING_CONTEXT if training else INFERENCE_CONTEXT)
+    )
     return Workload(
         task=task,  # type: ignore[arg-type]
         dtype=spec.precision or ("bf16" if training else "native"),
-        context_length=spec.scale.context_length
-        or (TRAINING_CONTEXT if training else INFERENCE_CONTEXT),
-        concurrent_sequences=1 if training else users,
+        context_length=context,
+        concurrent_sequences=1 if training else sequences_held(spec),
     )
+
+
+def sequences_held(spec: WorkloadSpec) -> int:
+    """Sequences in flight by the planner's documented rule (Little's law on the load given).
+
+    People or streams hold one each; a language-model request is held 2 s to its first token
+    plus 50 ms per output token (256 when unsaid), any other request 0.1 s; an image 2 s; a
+    volume of tokens a day is decoded at 20 tokens/s per sequence, around the clock.
+    """
+    scale = spec.scale
+    direct = scale.concurrent_sequences or scale.concurrent_users or scale.concurrent_streams
+    if direct:
+        return direct
+    llm = spec.domain in ("llm", "multimodal", None)
+    if scale.requests_per_second:
+        ttft = (spec.latency.ttft_ms or 2000) / 1000
+        tpot = (spec.latency.tpot_ms or 50) / 1000
+        held = ttft + (scale.tokens_per_request or 256) * tpot if llm else 0.1
+        return max(1, math.ceil(scale.requests_per_second * held))
+    if scale.images_per_second:
+        return max(1, math.ceil(scale.images_per_second * 2))
+    tokens = scale.tokens_per_day
+    if tokens is None and scale.documents_per_day:
+        per_doc = (scale.input_tokens_per_request or 0) + (scale.tokens_per_request or 500)
+        tokens = scale.documents_per_day * per_doc
+    if tokens and llm:
+        return max(1, math.ceil(tokens / 86_400 / 20))
+    return 1
 
 
 def params_in_name(model_id: str) -> float | None:

@@ -66,7 +66,8 @@ def _clarify(metrics: dict[str, Any]) -> list[str]:
         f"when it should have asked {confusion['fn']}, planned rightly {confusion['tn']}). "
         f"Questions per clarification: "
         + ("n/a" if metrics["questions_mean"] is None else f"{metrics['questions_mean']:.2f}")
-        + f", within 1–3: {_pct(metrics['questions_in_range'])}.",
+        + f", within 1–3: {_pct(metrics['questions_in_range'])}, none asked again word for "
+        f"word: {_pct(metrics.get('questions_fresh'))}.",
         "",
     ]
 

@@ -113,7 +113,8 @@ async def run_scenario(
             continue
         outputs.append(await driver.send(conversation, turn.user))
     scores = [
-        score_turn(o, t.expect, catalog) for o, t in zip(outputs, scenario.turns, strict=True)
+        score_turn(o, t.expect, catalog, [q for earlier in outputs[:i] for q in earlier.questions])
+        for i, (o, t) in enumerate(zip(outputs, scenario.turns, strict=True))
     ]
     return ScenarioRun(scenario, repeat, outputs, scores)
 

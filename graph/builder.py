@@ -12,7 +12,9 @@ rest of the turn and the plan says so.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -29,20 +31,21 @@ from agents.architect import (
     model_step,
     offline_next_calls,
     reconcile_with_tools,
-    representative_model,
 )
 from agents.llm import LLMSelection, call_with_fallback, select_llm
 from agents.plan_builder import build_plan
+from agents.reading.intents import IntentClassifier
 from agents.render import render_plan, render_questions
-from agents.requirements import run_requirements
+from agents.requirements import IntentReader, run_requirements
 from agents.schemas import DeploymentPlan, WorkloadSpec
 from agents.validator import validate_plan
 from agents.vocabulary import Vocabulary, field_reader, load_vocabulary
-from core.embeddings import EmbeddingError
+from core.embeddings import EmbeddingError, aembed_with_cache
 from core.resources import Resources, get_resources
 from graph.context import Context
 from graph.routing import route_after_architect, route_after_requirements
 from graph.state import InputState, State
+from tools.catalog import representative_model
 from tools.langchain_tools import build_tools
 from tools.optimizer import build_nli, optimize_messages
 
@@ -80,6 +83,36 @@ async def _vocabulary(resources: Resources) -> Vocabulary:
             cached = await load_vocabulary(conn)
         resources.catalog_facts["vocabulary"] = cached
     return cached
+
+
+async def _no_intents(text: str, fields: Sequence[str]) -> Mapping[str, str]:
+    return {}
+
+
+async def _intent_reader(resources: Resources) -> IntentReader:
+    """Return the meaning-based reader of task, domain and GPU stance, built once."""
+    reader = resources.catalog_facts.get("intents")
+    if reader is None:
+        try:
+            classifier = await asyncio.to_thread(IntentClassifier.build, resources.embedder)
+        except EmbeddingError:
+            return _no_intents  # no embeddings now: the rules read alone; retried next turn
+
+        async def read(text: str, fields: Sequence[str]) -> Mapping[str, str]:
+            try:
+                async with resources.pool.connection() as conn:
+                    vectors = await aembed_with_cache(
+                        resources.embedder,
+                        [text],
+                        conn,
+                        resources.settings.embeddings_cache_ttl_days,
+                    )
+            except EmbeddingError:
+                return {}  # the word rules' reading stands
+            return classifier.classify(vectors[0], fields)
+
+        reader = resources.catalog_facts["intents"] = read
+    return reader
 
 
 async def optimize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -133,6 +166,7 @@ async def requirements(state: State, runtime: Runtime[Context]) -> dict[str, Any
     vocabulary = await _vocabulary(resources)
     messages = state.get("llm_context") or state["messages"]
     selection = _selection(resources, context)
+    intents = await _intent_reader(resources)
     decision, used = await call_with_fallback(
         selection,
         lambda model: run_requirements(
@@ -140,6 +174,8 @@ async def requirements(state: State, runtime: Runtime[Context]) -> dict[str, Any
             rounds=state.get("clarification_rounds", 0),
             vocabulary=vocabulary,
             chat_model=model,
+            asked=state.get("asked", []),
+            intents=intents if model is None else None,
         ),
         timeout_s=resources.settings.llm_timeout_s,
     )
@@ -158,10 +194,12 @@ async def clarify(state: State) -> dict[str, Any]:
     """Ask the questions and count the round."""
     spec = WorkloadSpec.model_validate(state["spec"])
     understood = [a for a in spec.assumptions][:3]
-    text = render_questions(state.get("questions", []), understood)
+    questions = state.get("questions", [])
+    text = render_questions(questions, understood)
     return {
         "messages": [AIMessage(text, name="stack8s")],
         "clarification_rounds": state.get("clarification_rounds", 0) + 1,
+        "asked": [*state.get("asked", []), *questions],
         "plan": None,
     }
 
@@ -243,6 +281,7 @@ async def synthesize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     work = list(state.get("work", []))
     engine = engine_for(spec)
     results = collect_results(spec, engine, work)
+    results["gpu_memory_gb"] = (await _vocabulary(resources)).gpu_memory_gb
 
     template = build_plan(spec, engine, results, {})
     primary = _selection(resources, _context(runtime))

@@ -38,6 +38,9 @@ class State(InputState, total=False):
     clarification_rounds: int
     """How many times the assistant has asked questions in this thread."""
 
+    asked: list[str]
+    """Every clarifying question asked in this thread, oldest first: none is asked twice."""
+
     work: Annotated[list[AnyMessage], replace_work]
     """The architect's tool-calling scratchpad for this turn, reset at the start of a turn."""
 

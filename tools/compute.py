@@ -70,8 +70,17 @@ class ComputeQuery(WorkloadFields):
     gpu_needed: bool = Field(default=False, description="require a GPU (CUDA unless allowed)")
     min_vram_gb: float | None = Field(default=None, ge=0, description="total over all GPUs")
     min_vram_per_gpu_gb: float | None = Field(default=None, ge=0)
-    gpu_model: str | None = Field(
-        default=None, min_length=1, max_length=64, description="e.g. H100, L4"
+    gpu_model: NameList | None = Field(
+        default=None,
+        min_length=1,
+        max_length=20,
+        description="GPU model or models to keep, e.g. H100 or [A100, A100-80GB]",
+    )
+    instance_types: NameList | None = Field(
+        default=None, min_length=1, max_length=20, description="instance types to keep"
+    )
+    max_gpu_count: int | None = Field(
+        default=None, ge=1, le=64, description="most GPUs one instance may have"
     )
     max_price_monthly: float | None = Field(default=None, ge=0, description="USD, hourly × 730")
     providers: NameList | None = Field(default=None, max_length=20, description="e.g. aws")
@@ -87,9 +96,9 @@ class ComputeQuery(WorkloadFields):
         default=False, description="also accept TPU, Trainium/Inferentia, Gaudi, AMD"
     )
 
-    _no_nul = field_validator("gpu_model", "model_id", "providers", "regions", mode="before")(
-        reject_nul
-    )
+    _no_nul = field_validator(
+        "gpu_model", "model_id", "providers", "regions", "instance_types", mode="before"
+    )(reject_nul)
 
     @property
     def needs_accelerator(self) -> bool:

@@ -26,11 +26,13 @@ REASONS: tuple[tuple[str, str | None], ...] = (
     ("provider excluded", None),
     ("region excluded", None),
     ("no GPU", None),
-    ("different GPU model", "s.gpu_model_key <> %(gpu_model)s"),
+    ("different GPU model", "not (s.gpu_model_key = any(%(gpu_models)s))"),
+    ("different instance type", "not (lower(s.instance_type) = any(%(instance_types)s))"),
     (
         "not a CUDA GPU",
         "s.gpu_model not in (select gpu_model from cloud.gpus where vendor = 'NVIDIA')",
     ),
+    ("too many GPUs", "s.gpu_count > %(max_gpu_count)s"),
     ("no on-demand price", None),
     ("no spot price", None),
     ("too few vCPUs", "coalesce(s.vcpus, 0) < %(min_vcpu)s"),
@@ -55,10 +57,12 @@ def active_reasons(query: ComputeQuery, fit: ModelFit | None) -> list[str]:
         "region excluded": query.regions is not None,
         "no GPU": query.needs_accelerator,
         "different GPU model": query.gpu_model is not None,
+        "different instance type": query.instance_types is not None,
         # Naming a GPU model is asking for it, whatever its vendor.
         "not a CUDA GPU": query.needs_accelerator
         and not query.include_non_cuda
         and query.gpu_model is None,
+        "too many GPUs": query.max_gpu_count is not None,
         "no on-demand price": not query.spot,
         "no spot price": query.spot,
         "too few vCPUs": query.min_vcpu is not None,
@@ -360,7 +364,9 @@ def search_params(query: ComputeQuery, fit: ModelFit | None) -> dict[str, Any]:
     params: dict[str, Any] = {
         "providers": query.providers,
         "regions": query.regions,
-        "gpu_model": query.gpu_model.strip().lower() if query.gpu_model else None,
+        "gpu_models": query.gpu_model,
+        "instance_types": query.instance_types,
+        "max_gpu_count": query.max_gpu_count,
         "min_vcpu": query.min_vcpu,
         "min_ram_gb": query.min_ram_gb,
         "min_vram_gb": query.min_vram_gb,

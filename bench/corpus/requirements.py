@@ -113,11 +113,13 @@ FACTS: dict[str, Fact] = {
     ),
     "gpu": Fact(
         "gpu",
-        (True,),
-        lambda v: {"gpu_needed": True},
-        ("We would prefer H100 or A100 cards.", "Our team is used to A100 GPUs."),
-        ("H100 or A100 cards are preferred",),
+        (("H100", "A100", "A100-80GB"), ("A100", "A100-80GB")),
+        lambda v: {"gpu_needed": True, "hardware.gpu_models": list(v)},
+        ("We would prefer {v} cards.", "Our team is used to {v} GPUs."),
+        ("{v} cards are preferred",),
         (),
+        # "A100" names both memory sizes of the card.
+        lambda v: {"v": " or ".join(g for g in v if not g.endswith("GB"))},
     ),
     "monitoring": Fact(
         "monitoring",

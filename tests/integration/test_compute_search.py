@@ -334,11 +334,19 @@ def _reference_reason(row, query):
         ("no GPU", needs_gpu and row["gpu_model"] is None),
         (
             "different GPU model",
-            query.gpu_model and (row["gpu_model"] or "").lower() != query.gpu_model.lower(),
+            query.gpu_model and (row["gpu_model"] or "").lower() not in query.gpu_model,
+        ),
+        (
+            "different instance type",
+            query.instance_types and row["instance_type"].lower() not in query.instance_types,
         ),
         (
             "not a CUDA GPU",
             needs_gpu and not query.include_non_cuda and not query.gpu_model and not _cuda(row),
+        ),
+        (
+            "too many GPUs",
+            query.max_gpu_count is not None and row["gpu_count"] > query.max_gpu_count,
         ),
         ("no on-demand price", not query.spot and price is None),
         ("no spot price", query.spot and price is None),
@@ -383,6 +391,10 @@ EQUIVALENCE_QUERIES = [
     ComputeQuery(
         gpu_needed=True, include_non_cuda=True, min_vram_per_gpu_gb=40, max_price_monthly=25000
     ),
+    ComputeQuery(
+        gpu_model=["A100", "A100-80GB"], max_gpu_count=2, providers=["gcp", "azure"], top_k=10
+    ),
+    ComputeQuery(instance_types=["p5.48xlarge", "a2-highgpu-1g", "g5.xlarge"], top_k=10),
 ]
 
 

@@ -81,13 +81,16 @@ def test_active_reasons_then_always_in_reasons_order():
 
 def test_build_sql_when_hostile_values_then_they_stay_out_of_the_sql_text():
     hostile = "x'; drop table cloud.instances; --"
-    query = ComputeQuery(gpu_model=hostile, providers=[hostile], model_id=None)
+    query = ComputeQuery(
+        gpu_model=hostile, providers=[hostile], instance_types=[hostile], model_id=None
+    )
 
     sql = build_search_sql(query, None)
     params = search_params(query, None)
 
     assert "drop table" not in sql
-    assert params["gpu_model"] == hostile.lower() and params["providers"] == [hostile.lower()]
+    assert params["gpu_models"] == [hostile.lower()] and params["providers"] == [hostile.lower()]
+    assert params["instance_types"] == [hostile.lower()]
 
 
 def _fit(needs):

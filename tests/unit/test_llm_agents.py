@@ -49,15 +49,44 @@ async def test_model_reading_then_named_models_grounded_in_the_catalog():
     assert any("GPT-17-Ultra is not in the model catalog" in a for a in decision.spec.assumptions)
 
 
-async def test_model_says_plan_but_critical_fields_missing_then_rules_ask():
+async def test_model_reads_only_a_domain_then_rules_infer_the_rest_and_plan():
     answer = {"spec": {"domain": "llm"}, "decision": "plan"}
 
     decision = await run_requirements(
         [HumanMessage("llm")], rounds=0, vocabulary=VOCABULARY, chat_model=_model(answer)
     )
 
+    assert decision.action == "plan"
+    assert (decision.spec.task_type, decision.spec.gpu_needed) == ("inference", True)
+    assert decision.spec.model_needs.size_billion_params == 8
+    assert any("no model named" in a for a in decision.spec.assumptions)
+
+
+async def test_model_says_plan_without_a_domain_then_rules_ask():
+    answer = {"spec": {}, "decision": "plan"}
+
+    decision = await run_requirements(
+        [HumanMessage("hm")], rounds=0, vocabulary=VOCABULARY, chat_model=_model(answer)
+    )
+
     assert decision.action == "clarify"
     assert 1 <= len(decision.questions) <= 3
+
+
+async def test_model_repeats_a_question_already_asked_then_the_rules_rephrase_it():
+    asked = ["What kind of workload is it?"]
+    answer = {"spec": {}, "decision": "clarify", "questions": ["What kind of workload is it?"]}
+
+    decision = await run_requirements(
+        [HumanMessage("hm")],
+        rounds=1,
+        vocabulary=VOCABULARY,
+        chat_model=_model(answer),
+        asked=asked,
+    )
+
+    assert decision.action == "clarify" and decision.questions
+    assert not set(decision.questions) & set(asked)
 
 
 async def test_model_says_clarify_with_four_questions_then_three_kept():

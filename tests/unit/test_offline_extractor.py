@@ -1,24 +1,19 @@
-import csv
-
 import pytest
 
-from agents.offline_extractor import ModelIndex, merge_readings, read_message, to_spec
+from agents.offline_extractor import merge_readings, read_message, to_spec
+from agents.reading.vocabulary import Vocabulary
 from agents.requirements_rules import MAX_QUESTIONS, decide
 from core.catalog_files import DATA_DIR
+from tools.catalog import catalog_facts_from_files
 
 
 @pytest.fixture(scope="module")
 def catalog():
-    with (DATA_DIR / "hf_models.csv").open() as handle:
-        ids = [row["model_id"] for row in csv.DictReader(handle)]
-    with (DATA_DIR / "instances.csv").open() as handle:
-        regions = frozenset(row["region"] for row in csv.DictReader(handle))
-    return ModelIndex.from_ids(ids), regions
+    return Vocabulary.from_facts(catalog_facts_from_files(DATA_DIR))
 
 
 def _spec(catalog, *messages):
-    models, regions = catalog
-    return to_spec(merge_readings(read_message(m, models, regions) for m in messages))
+    return to_spec(merge_readings(read_message(m, catalog) for m in messages))
 
 
 def test_extract_when_request_is_complete_then_every_stated_field_read(catalog):
