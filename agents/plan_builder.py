@@ -127,14 +127,49 @@ def _understanding(spec: WorkloadSpec) -> str:
         parts.append("(" + ", ".join(spec.model_needs.named_models) + ")")
     elif spec.model_needs.size_billion_params:
         parts.append(f"of about {spec.model_needs.size_billion_params:g}B parameters")
-    users = spec.scale.concurrent_users or spec.scale.concurrent_sequences
-    if users:
-        parts.append(f"for {users} concurrent users")
+    parts += _load_words(spec)
+    if spec.latency.ttft_ms:
+        parts.append(f"with the first token within {spec.latency.ttft_ms:,.0f} ms")
+    if spec.latency.tpot_ms:
+        parts.append(f"at {spec.latency.tpot_ms:g} ms per output token")
     if spec.budget_monthly_usd:
         parts.append(f"under ${spec.budget_monthly_usd:,.0f}/month")
     if spec.providers:
         parts.append("on " + " or ".join(p.upper() for p in spec.providers))
+    own = spec.own_hardware
+    if own.gpu_model:
+        nodes, per_node = own.nodes or 1, own.gpus_per_node or 1
+        parts.append(f"on your own {nodes} node(s) of {per_node}× {own.gpu_model}")
+    if spec.data_residency:
+        parts.append(f"with the data kept in {spec.data_residency}")
+    if spec.hardware.spot_allowed:
+        parts.append("(spot capacity allowed)")
     return "You want " + " ".join(parts) + "."
+
+
+def _load_words(spec: WorkloadSpec) -> list[str]:
+    """Say the load in the units the user gave."""
+    scale = spec.scale
+    said = []
+    if scale.concurrent_users:
+        said.append(f"for {scale.concurrent_users:,} concurrent users")
+    elif scale.concurrent_streams:
+        said.append(f"for {scale.concurrent_streams:,} live streams at once")
+    elif scale.concurrent_sequences:
+        said.append(f"for {scale.concurrent_sequences:,} concurrent requests")
+    if scale.requests_per_second:
+        said.append(f"at {scale.requests_per_second:g} requests/s")
+    if scale.images_per_second:
+        said.append(f"at {scale.images_per_second:g} images/s")
+    if scale.tokens_per_day:
+        said.append(f"for {scale.tokens_per_day:,.0f} tokens a day")
+    if scale.documents_per_day:
+        said.append(f"for {scale.documents_per_day:,} documents a day")
+    elif scale.documents:
+        said.append(f"over {scale.documents:,} documents")
+    if scale.audio_hours_per_month:
+        said.append(f"for {scale.audio_hours_per_month:,.0f} hours of audio a month")
+    return said
 
 
 def _steps(engine: EngineChoice, charts: list[ChartRecommendation], gpus: bool) -> list[str]:

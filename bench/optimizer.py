@@ -11,9 +11,11 @@ WorkloadSpec fields. For every chat the budget is tokens_before / ratio (3, the 
   with a regex word tokenizer, so no NLTK data is needed), best-rated units first.
 
 Spec fidelity: the offline requirements extractor (agents.requirements.read_offline) gives
-the same WorkloadSpec on the compressed messages as on the full ones. Latency: the optimizer
-on 50 / 200 / 1,000 units built from the corpus, embeddings cached in memory, so the times
-exclude embedding. Prints the tables and writes bench/results/optimizer.json.
+the same WorkloadSpec on the compressed messages as on the full ones. Literal fact survival:
+of every final fact of a chat (its label: a field with the value it ends with), the share
+that some kept user message still states word for word (read alone, it gives that value).
+Latency: the optimizer on 50 / 200 / 1,000 units built from the corpus, embeddings cached in
+memory, so the times exclude embedding. Prints the tables and writes bench/results/optimizer.json.
 
 On a small shared machine, multithreaded BLAS makes the timings erratic (threads wait for
 cores that other processes hold); ``OPENBLAS_NUM_THREADS=1`` gives steady figures, and is a
@@ -171,15 +173,42 @@ async def compare(
         }
         for name, out in outputs.items():
             after = tokens_of(out)
+            kept, lost = literal_facts(out, chat.label, vocab)
             row[name] = {
                 "tokens_after": after,
                 "ratio": round(before / after, 3) if after else None,
                 "within_budget": after <= budget,
                 "fidelity": read_offline(out, vocab) == full,
                 "fields_lost": _differing(read_offline(out, vocab), full),
+                "facts": len(chat.label),
+                "facts_kept": kept,
+                "facts_lost": lost,
             }
         rows.append(row)
     return {"ratio_target": ratio, "chats": rows, "summary": _summarise(rows)}
+
+
+def literal_facts(
+    messages: Sequence[BaseMessage], label: dict[str, Any], vocab: Vocabulary
+) -> tuple[int, list[str]]:
+    """Count the label's facts that some kept user message still states with its final value."""
+    stated: dict[str, list[Any]] = {}
+    for message in messages:
+        if isinstance(message, HumanMessage):
+            for name, value in read_message(message.text, vocab).values.items():
+                stated.setdefault(name, []).append(value)
+    lost = [
+        name
+        for name, value in label.items()
+        if not any(_same(value, said) for said in stated.get(name, []))
+    ]
+    return len(label) - len(lost), lost
+
+
+def _same(want: Any, got: Any) -> bool:
+    if isinstance(want, list) and isinstance(got, list):
+        return set(want) == set(got)
+    return bool(want == got)
 
 
 _RANK_CACHE: dict[str, list[int]] = {}
@@ -224,6 +253,8 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "ratio_median": round(statistics.median(ratios), 2),
             "ratio_min": round(min(ratios), 2),
             "fidelity": sum(r[name]["fidelity"] for r in rows),
+            "facts": sum(r[name]["facts"] for r in rows),
+            "facts_kept": sum(r[name]["facts_kept"] for r in rows),
             "within_budget": sum(r[name]["within_budget"] for r in rows),
             "chats": len(rows),
         }
@@ -331,13 +362,20 @@ def print_comparison(comparison: dict[str, Any]) -> None:
     ratio = comparison["ratio_target"]
     print(f"\nCorpus: {n} chats; budget = tokens_before / {ratio:g} per chat")
     print(f"labels read back from the full chats: {s['labels_match_full']}/{n}")
-    header = ("method", "token ratio (median, min)", "spec fidelity", "within budget")
-    print(f"{header[0]:<12} {header[1]:>26} {header[2]:>15} {header[3]:>14}")
+    header = (
+        "method",
+        "token ratio (median, min)",
+        "spec fidelity",
+        "facts kept",
+        "within budget",
+    )
+    print(f"{header[0]:<12} {header[1]:>26} {header[2]:>15} {header[3]:>16} {header[4]:>14}")
     for name in ("optimizer", "truncation", "lexrank"):
         m = s[name]
         ratios = f"{m['ratio_median']:.2f}x, {m['ratio_min']:.2f}x"
         fidelity = f"{m['fidelity']}/{n} ({100 * m['fidelity'] / n:.0f}%)"
-        print(f"{name:<12} {ratios:>26} {fidelity:>15} {m['within_budget']:>11}/{n}")
+        kept = f"{m['facts_kept']}/{m['facts']} ({100 * m['facts_kept'] / m['facts']:.0f}%)"
+        print(f"{name:<12} {ratios:>26} {fidelity:>15} {kept:>16} {m['within_budget']:>11}/{n}")
     repairs, over = s["guard_repairs"], s["pinned_over_budget"]
     print(f"optimizer: fidelity-guard repairs {repairs}, pinned over budget {over}")
     for name in ("truncation", "lexrank"):

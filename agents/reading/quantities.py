@@ -103,10 +103,10 @@ _CONTEXT = re.compile(
 )
 _TIME = r"(ms|milliseconds?|msec|s|secs?|seconds?)\b"
 _TTFT = (
+    # "first token under 500 ms", "the first token should arrive within 0.5 s"
     re.compile(
-        rf"(?:first token|ttft|time[ -]to[ -]first[ -]token)\s*(?:of\s+|under\s+|below\s+|"
-        rf"within\s+|in\s+|<\s*=?\s*|less than\s+|at most\s+|max(?:imum)?\s+|is\s+|"
-        rf"should be\s+)*{NUMBER}\s*{_TIME}"
+        rf"(?:first token|ttft|time[ -]to[ -]first[ -]token)\b(?:\s+(?:[a-z]+|<=?)){{0,4}}?"
+        rf"\s*<?=?\s*{NUMBER}\s*{_TIME}"
     ),
     re.compile(rf"{NUMBER}\s*{_TIME}\s+(?:of\s+)?(?:latency|to first token|ttft)"),
     re.compile(

@@ -28,6 +28,20 @@ def _k(v: int) -> dict[str, str]:
     return {"v": str(v)}
 
 
+_WORDS = {
+    20: "twenty",
+    30: "thirty",
+    50: "fifty",
+    80: "eighty",
+    120: "a hundred and twenty",
+    200: "two hundred",
+}
+
+
+def _in_words(v: int) -> dict[str, str]:
+    return {"v": str(v), "w": _WORDS[v]}
+
+
 _PROVIDER_NAMES = {"aws": "AWS", "gcp": "GCP", "azure": "Azure"}
 _REGIONS = {
     "aws": ("us-east-1", "us-west-2", "eu-west-1"),
@@ -48,14 +62,14 @@ FACTS: dict[str, Fact] = {
         lambda v: {"scale.concurrent_users": v},
         (
             "We expect about {v} concurrent users at peak.",
-            "Plan for roughly {v} users at the same time.",
+            "Plan for roughly {w} users at the same time.",
         ),
         ("we expect about {v} concurrent users", "roughly {v} users at once"),
         (
             "Correction: we now expect {v} concurrent users.",
             "Update from the product team: make that {v} users.",
         ),
-        _k,
+        _in_words,
     ),
     "budget": Fact(
         "budget",
@@ -140,6 +154,32 @@ FACTS: dict[str, Fact] = {
             }
         ),
     ),
+    "spot": Fact(
+        "spot",
+        (True,),
+        lambda v: {"hardware.spot_allowed": True},
+        ("Spot instances are fine for us.", "We're fine with preemptible capacity."),
+        ("spot is fine",),
+        (),
+    ),
+    "ttft": Fact(
+        "ttft",
+        (300, 500, 800),
+        lambda v: {"latency.ttft_ms": float(v)},
+        ("The first token should arrive within {v} ms.",),
+        ("first token within {v} ms",),
+        ("Product tightened it: time to first token under {v} ms.",),
+        _k,
+    ),
+    "gpu_cap": Fact(
+        "gpu_cap",
+        (2, 4, 8),
+        lambda v: {"hardware.max_gpus": v, "hardware.max_gpus_strict": True},
+        ("We can use at most {v} GPUs.", "No more than {v} GPUs, please."),
+        ("at most {v} GPUs",),
+        ("Quota changed: at most {v} GPUs now.",),
+        _k,
+    ),
     "license": Fact(
         "license",
         (True,),
@@ -171,6 +211,9 @@ ARCHETYPES: dict[str, dict[str, Any]] = {
             "gpu",
             "monitoring",
             "license",
+            "spot",
+            "ttft",
+            "gpu_cap",
         ),
     },
     "rag": {
@@ -179,7 +222,17 @@ ARCHETYPES: dict[str, dict[str, Any]] = {
         ),
         "fields": {"task_type": "rag", "domain": "llm"},
         "models": ("Llama 3.1 8B Instruct", "Qwen2.5 7B Instruct", "Mistral 7B Instruct", "Phi 4"),
-        "facts": ("users", "budget", "providers", "region", "context", "rps", "gpu", "monitoring"),
+        "facts": (
+            "users",
+            "budget",
+            "providers",
+            "region",
+            "context",
+            "rps",
+            "gpu",
+            "monitoring",
+            "ttft",
+        ),
     },
     "finetune": {
         "opening": "We need to fine-tune {model} on our ticket history with {method}.",
@@ -190,7 +243,17 @@ ARCHETYPES: dict[str, dict[str, Any]] = {
             "Mistral 7B Instruct",
             "Qwen2.5 32B Instruct",
         ),
-        "facts": ("budget", "providers", "region", "precision", "gpu", "monitoring", "license"),
+        "facts": (
+            "budget",
+            "providers",
+            "region",
+            "precision",
+            "gpu",
+            "monitoring",
+            "license",
+            "spot",
+            "gpu_cap",
+        ),
     },
     "imagegen": {
         "opening": "We want to host SDXL to generate images for our marketing team.",

@@ -1,0 +1,105 @@
+"""The offline reader's pieces: numbers in words, places, GPUs, corrections across turns."""
+
+import pytest
+
+from agents.offline_extractor import merge_readings, read_message, to_spec
+from agents.reading.numbers import digits_for_words
+from agents.reading.vocabulary import Vocabulary
+from agents.requirements_rules import decide, questions_for
+from core.catalog_files import DATA_DIR
+from tools.catalog import catalog_facts_from_files
+from tools.regions import regions_in
+
+
+@pytest.fixture(scope="module")
+def vocabulary():
+    return Vocabulary.from_facts(catalog_facts_from_files(DATA_DIR))
+
+
+def _spec(vocabulary, *messages):
+    return to_spec(merge_readings(read_message(m, vocabulary) for m in messages))
+
+
+@pytest.mark.parametrize(
+    ("said", "meant"),
+    [
+        ("thirty people", "30 people"),
+        ("twelve hundred hours", "1200 hours"),
+        ("two hundred and fifty users", "250 users"),
+        ("Sixty-four users", "64 users"),
+        ("half a million documents", "500000 documents"),
+        ("2 million tickets", "2000000 tickets"),
+        ("a dozen analysts", "12 analysts"),
+        ("three grand a month", "$3000 a month"),
+    ],
+)
+def test_number_words_then_digits(said, meant):
+    assert digits_for_words(said) == meant
+
+
+def test_one_as_a_pronoun_then_left_alone():
+    assert digits_for_words("no wait, the 70B one") == "no wait, the 70B one"
+
+
+def test_place_then_regions_there_of_the_providers_asked():
+    assert set(regions_in("Frankfurt")) == {
+        "eu-central-1",
+        "europe-west3",
+        "germanywestcentral",
+        "europe-central-1",
+    }
+    assert regions_in("London", ["gcp"]) == ["europe-west2"]
+    assert "us-east-1" not in regions_in("the EU")
+
+
+def test_a100_with_80_gb_not_40_then_only_the_80_gb_card(vocabulary):
+    spec = _spec(vocabulary, "We need the A100 GPU with 80 GB though, not the 40 GB one.")
+
+    assert spec.hardware.gpu_models == ["A100-80GB"]
+
+
+def test_aws_lambda_function_then_not_lambda_labs(vocabulary):
+    spec = _spec(vocabulary, "Serve Mistral 7B on AWS; an AWS Lambda function will call it")
+
+    assert spec.providers == ["aws"]
+
+
+def test_bare_number_correction_then_the_number_stated_last_changes(vocabulary):
+    spec = _spec(vocabulary, "Serve Qwen2.5-7B-Instruct to 10 users, budget $3k", "actually 4k")
+
+    assert spec.budget_monthly_usd == 4000 and spec.scale.concurrent_users == 10
+
+
+def test_dropping_a_provider_then_the_rest_stay(vocabulary):
+    spec = _spec(vocabulary, "Llama 3.1 8B on AWS or GCP for 20 users", "Let's drop GCP")
+
+    assert spec.providers == ["aws"]
+
+
+def test_generic_verb_later_then_the_stated_task_stays(vocabulary):
+    spec = _spec(
+        vocabulary,
+        "Fine-tune Llama 3.1 8B with LoRA on our tickets",
+        "How often should we run the evaluations?",
+    )
+
+    assert spec.task_type == "fine_tuning"
+
+
+def test_questions_asked_once_then_reworded_then_not_asked_again():
+    first = questions_for(["domain"], [])
+    second = questions_for(["domain"], list(first))
+    third = questions_for(["domain"], [*first, *second])
+
+    assert first and second and first != second and third == ()
+
+
+def test_vague_then_asked_once_then_planned_on_defaults(vocabulary):
+    spec = _spec(vocabulary, "I need some GPUs")
+
+    asked = decide(spec, 0)
+    planned = decide(spec, 2, asked.questions)
+
+    assert asked.action == "clarify" and planned.action == "plan"
+    assert planned.spec.domain == "llm"
+    assert any("after two rounds" in a for a in planned.spec.assumptions)
