@@ -103,13 +103,18 @@ class AicEstimate:
     source: str
 
 
+@functools.cache
+def package_version() -> str | None:
+    """Return the installed ``aiconfigurator-core`` version, None when it is missing."""
+    try:
+        return importlib.metadata.version("aiconfigurator-core")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def available() -> bool:
     """Return whether the estimator package is installed."""
-    try:
-        importlib.metadata.version("aiconfigurator-core")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
+    return package_version() is not None
 
 
 def covered(model_id: str, gpu_model: str, engine: str) -> bool:
@@ -199,7 +204,7 @@ def aic_estimate(
         memory_gib=float(row["memory"]),
         oom=bool(summary.check_oom()),
         source=(
-            f"aiconfigurator {importlib.metadata.version('aiconfigurator-core')} "
+            f"aiconfigurator {package_version()} "
             f"({backend} {version} measured kernels on {system}, {model_path})"
         ),
     )

@@ -26,22 +26,25 @@ The roofline, per replica of ``tensor_parallel`` GPUs, batch B, input I, output 
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from collections.abc import Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tools import aiconfigurator
 from tools.architecture import (
     Architecture,
     attention_layout,
     kv_replication,
+    load_architecture,
     model_params_billion,
     resolve_model,
     tensor_parallel_supported,
 )
+from tools.compute_fit import UnknownModelError, reject_nul
 from tools.sizing import (
     GB,
     GIB,
@@ -53,6 +56,9 @@ from tools.sizing import (
     weight_bytes,
 )
 from tools.throughput import GpuSpec, moe_params_read_billion
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
 
 # Calibrated against AIConfigurator's vLLM estimates on H100/H200/A100/L40S/B200
 # (bench/performance.py): the share of peak each phase sustains.
@@ -75,20 +81,22 @@ Engine = Literal["vLLM", "SGLang", "TensorRT-LLM", "TGI", "Ollama", "llama.cpp"]
 
 
 class PerformanceQuery(BaseModel):
-    """A configuration and its load."""
+    """A configuration and its load, in catalog names (``H100``, ``bf16``, ``vLLM``)."""
 
-    model_config = ConfigDict(frozen=True, protected_namespaces=())
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
 
-    model_id: str
-    gpu_model: str
+    model_id: str = Field(min_length=1, max_length=200)
+    gpu_model: str = Field(min_length=1, max_length=100)
     gpu_count: int = Field(default=1, ge=1, le=1024)
     tensor_parallel: int = Field(default=1, ge=1, le=64)
     precision: str = Field(default="native", description="native, bf16, fp16, fp8, int8, int4")
     kv_cache_dtype: Literal["native", "auto", "bf16", "fp16", "fp8"] = "native"
-    engine: str = "vLLM"
+    engine: str = Field(default="vLLM", min_length=1, max_length=50)
     concurrency: int = Field(default=1, ge=1, le=100_000)
     input_tokens: int = Field(default=1024, ge=1, le=2_000_000)
     output_tokens: int = Field(default=256, ge=2, le=1_000_000)
+
+    _no_nul = field_validator("model_id", "gpu_model", "engine")(reject_nul)
 
 
 class PerformanceEstimate(BaseModel):
@@ -317,6 +325,50 @@ def estimate_performance(
     )
 
 
+_GPU_SQL = """
+select gpu_model, vendor, memory_gb, memory_bandwidth_gbps, fp16_bf16_dense_tflops,
+       fp8_dense_tflops, int8_dense_tops, interconnect, architecture
+from cloud.gpus
+where lower(gpu_model) = lower(%s)
+"""
+
+
+async def load_gpu(conn: AsyncConnection[Any], gpu_model: str) -> GpuSpec | None:
+    """Load one GPU's spec from ``cloud.gpus`` by name, case-insensitively."""
+    cursor = await conn.execute(_GPU_SQL, (gpu_model.strip(),))
+    row = await cursor.fetchone()
+    return None if row is None else GpuSpec.model_validate(
+        {k: v for k, v in row.items() if v is not None}
+    )
+
+
+async def performance_for(
+    conn: AsyncConnection[Any], query: PerformanceQuery
+) -> PerformanceEstimate:
+    """Estimate a configuration with the model and GPU read from the catalogs.
+
+    The estimate runs in a worker thread: AIConfigurator's first estimate of a model on a
+    GPU loads its measured tables (about a second), which must not stall the event loop.
+
+    Raises:
+        UnknownModelError: If the model or the GPU is not in the catalogs.
+        ValueError: If the configuration cannot run (TP, GPU count, no bandwidth figure).
+
+    """
+    arch = await load_architecture(conn, query.model_id)
+    if arch is None:
+        raise UnknownModelError(
+            f"unknown model {query.model_id!r}: not in the architecture catalog"
+        )
+    gpu = await load_gpu(conn, query.gpu_model)
+    if gpu is None:
+        raise UnknownModelError(f"unknown GPU {query.gpu_model!r}: not in the GPU catalog")
+    known = query.model_copy(update={"model_id": arch.model_id, "gpu_model": gpu.gpu_model})
+    catalog = {arch.model_id or query.model_id: arch}
+    return await asyncio.to_thread(estimate_performance, known, gpu, catalog=catalog)
+
+
 __all__ = [
-    "GIB", "PerformanceEstimate", "PerformanceQuery", "estimate_performance", "roofline",
+    "GIB", "PerformanceEstimate", "PerformanceQuery", "estimate_performance", "load_gpu",
+    "performance_for", "roofline",
 ]
