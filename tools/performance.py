@@ -327,7 +327,7 @@ def estimate_performance(
 
 _GPU_SQL = """
 select gpu_model, vendor, memory_gb, memory_bandwidth_gbps, fp16_bf16_dense_tflops,
-       fp8_dense_tflops, int8_dense_tops, interconnect, architecture
+       fp8_dense_tflops, int8_dense_tops, interconnect, architecture, compute_capability
 from cloud.gpus
 where lower(gpu_model) = lower(%s)
 """
