@@ -249,8 +249,12 @@ def search_configurations(
     catalog: Mapping[str, Architecture] | None = None,
     quantized_builds: Mapping[str, Mapping[str, str]] = QUANTIZED_BUILDS,
     alternatives: int = 3,
+    precisions: tuple[str, ...] = ("native", "fp8", "int4"),
+    kv_cache_dtypes: tuple[str, ...] = ("auto", "fp8"),
 ) -> SearchOutcome:
     """Find the cheapest configuration of ``model_id`` that fits and meets ``load``.
+
+    ``precisions`` and ``kv_cache_dtypes`` narrow what is tried (say, the native build only).
 
     Raises:
         ValueError: If the model is not in the architecture catalog.
@@ -284,7 +288,9 @@ def search_configurations(
             break
         key = (shape.gpu.gpu_model, shape.gpus, shape.memory_gb, shape.gpu.interconnect)
         if key not in cache:
-            best, why, count = _best_on_shape(arch, load, shape, max_len, quantized_builds)
+            best, why, count = _best_on_shape(
+                arch, load, shape, max_len, quantized_builds, precisions, kv_cache_dtypes
+            )
             examined += count
             cache[key] = (best, why)
         best, why = cache[key]
@@ -371,6 +377,8 @@ def _best_on_shape(
     shape: _Shape,
     max_len: int,
     builds: Mapping[str, Mapping[str, str]],
+    precisions: tuple[str, ...] = ("native", "fp8", "int4"),
+    kv_cache_dtypes: tuple[str, ...] = ("auto", "fp8"),
 ) -> tuple[Configuration | None, str, int]:
     """Return the cheapest configuration on a shape, or why none carries the load.
 
@@ -387,7 +395,9 @@ def _best_on_shape(
     tries = [
         _Try(precision, repo, quantized, kv, tp)
         for precision, repo, quantized in precision_options(arch, shape.gpu, builds)
+        if precision in precisions
         for kv in kv_options
+        if kv in kv_cache_dtypes
         for tp in (1, 2, 4, 8)
         if shape.gpus % tp == 0 and tensor_parallel_supported(arch, tp)
     ]
