@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools import performance
+from tools import aiconfigurator, performance
 from tools.performance import PerformanceQuery, estimate_performance
 from tools.sizing import BYTES_PER_PARAM
 from tools.throughput import load_gpus_csv
@@ -90,3 +90,15 @@ def test_estimate_when_four_gpus_at_tp2_then_two_replicas_share_the_load():
 def test_estimate_when_fewer_gpus_than_tp_then_value_error():
     with pytest.raises(ValueError, match="cannot hold tensor_parallel 4"):
         estimate_performance(_query(gpu_count=2, tensor_parallel=4), GPUS["H100"])
+
+
+@pytest.mark.parametrize(
+    ("model", "gpu", "engine", "covered"),
+    [(LLAMA_8B, "H100", "vLLM", True), (LLAMA_70B, "A100-80GB", "SGLang", True),
+     (LLAMA_8B, "T4", "vLLM", False), (LLAMA_8B, "H100", "Ollama", False),
+     ("google/gemma-2-9b-it", "H100", "vLLM", False)],
+)
+def test_aiconfigurator_coverage_when_catalog_names_then_mapped_to_its_data(
+    model, gpu, engine, covered
+):
+    assert aiconfigurator.covered(model, gpu, engine) is covered

@@ -105,3 +105,25 @@ def test_search_when_batch_then_ranked_by_dollars_per_million_tokens():
     assert chosen.estimate.tokens_per_s >= 2800
     assert all(chosen.usd_per_million_tokens <= a.usd_per_million_tokens
                for a in outcome.alternatives)
+
+
+def test_search_when_native_only_then_no_quantized_build_is_chosen():
+    outcome = search_configurations(LLAMA_8B, CHAT_8, [L4, A100_80], GPUS,
+                                    precisions=("native",), kv_cache_dtypes=("auto",))
+
+    # Without fp8 the L4 misses 50 ms per token; the A100 in bf16 is the cheapest left.
+    assert outcome.chosen is not None
+    assert (outcome.chosen.gpu_model, outcome.chosen.precision) == ("A100-80GB", "bf16")
+    assert outcome.rejected[0].gpu_model == "L4"
+    assert outcome.rejected[0].reason.startswith("TPOT")
+
+
+def test_gpu_variant_when_h100_nvl_offer_then_its_own_bandwidth():
+    nvl = _offer("H100", 1, 94, 7.0, name="Standard_NC40ads_H100_v5")
+
+    outcome = search_configurations(LLAMA_8B, CHAT_8, [nvl], GPUS)
+
+    # 3.9 TB/s (NVL) rather than the SXM row's 3.35: a shorter step than on an SXM card.
+    sxm = search_configurations(LLAMA_8B, CHAT_8, [_offer("H100", 1, 80, 7.0)], GPUS)
+    assert outcome.chosen is not None and sxm.chosen is not None
+    assert outcome.chosen.estimate.tpot_ms < sxm.chosen.estimate.tpot_ms
