@@ -19,6 +19,7 @@ import functools
 import importlib.metadata
 import logging
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,6 +136,12 @@ def _version(system: str, backend: str) -> str | None:
     return get_latest_database_version(system=system, backend=backend)
 
 
+# AIConfigurator keeps process-wide caches; one estimate at a time keeps them consistent
+# when the API runs estimates in worker threads.
+_LOCK = threading.RLock()
+_LOADED: set[tuple[str, str, str, int, str | None, str | None]] = set()
+
+
 @functools.lru_cache(maxsize=64)
 def _session(
     model_path: str, system: str, backend: str, tp: int, gemm: str | None, kv: str | None
@@ -155,10 +162,54 @@ def _session(
         tp, 1, 1, tp, 1, gemm_quant_mode=gemm, kvcache_quant_mode=kv, moe_quant_mode=moe
     )
     model = get_model(model_path, config, backend)
+    _LOADED.add((model_path, system, backend, tp, gemm, kv))
     return model, database, get_backend(backend), version
 
 
-@functools.lru_cache(maxsize=4096)
+def _key(
+    model_id: str, gpu_model: str, engine: str, tp: int, precision: str, kv: str
+) -> tuple[str, str, str, int, str | None, str | None]:
+    return (
+        MODELS[model_id.strip().lower()], SYSTEMS[gpu_model], ENGINES[engine.strip().lower()],
+        tp, GEMM_MODES[precision], KV_MODES[kv],
+    )
+
+
+def is_warm(
+    model_id: str, gpu_model: str, engine: str, tensor_parallel: int,
+    precision: str = "native", kv_cache_dtype: str = "native",
+) -> bool:
+    """Return whether this model, GPU, TP and precision are loaded: an estimate costs ~1 ms."""
+    if not covered(model_id, gpu_model, engine):
+        return False
+    if precision not in GEMM_MODES or kv_cache_dtype not in KV_MODES:
+        return False
+    return _key(model_id, gpu_model, engine, tensor_parallel, precision, kv_cache_dtype) in _LOADED
+
+
+def warm_up(
+    model_id: str, gpu_model: str, engine: str, tensor_parallel: int,
+    precision: str = "native", kv_cache_dtype: str = "native",
+) -> bool:
+    """Load a configuration's tables ahead of time (about a second); return whether it loaded.
+
+    Meant for a background thread at start-up or after a plan names a configuration, so
+    that a later chat turn finds it warm.
+    """
+    if not covered(model_id, gpu_model, engine):
+        return False
+    if precision not in GEMM_MODES or kv_cache_dtype not in KV_MODES:
+        return False
+    try:
+        with _LOCK:
+            _session(*_key(model_id, gpu_model, engine, tensor_parallel, precision,
+                           kv_cache_dtype))
+    except Exception as exc:  # noqa: BLE001 - a configuration it cannot load stays cold
+        logger.info("aiconfigurator cannot load %s on %s: %s", model_id, gpu_model, exc)
+        return False
+    return True
+
+
 def aic_estimate(
     model_id: str,
     gpu_model: str,
@@ -169,12 +220,36 @@ def aic_estimate(
     output_tokens: int,
     precision: str = "native",
     kv_cache_dtype: str = "native",
+    *,
+    only_if_warm: bool = False,
 ) -> AicEstimate | None:
     """Estimate one replica serving ``concurrency`` requests; None where not covered.
 
     Mirrors ``aiconfigurator cli estimate`` in its default aggregated mode: the context
-    budget per step is one request's input, the engine's own scheduling rules apply.
+    budget per step is one request's input, the engine's own scheduling rules apply. With
+    ``only_if_warm`` it answers None rather than spend a second loading a configuration's
+    tables (see ``warm_up``).
     """
+    if only_if_warm and not is_warm(
+        model_id, gpu_model, engine, tensor_parallel, precision, kv_cache_dtype
+    ):
+        return None
+    return _estimate(model_id, gpu_model, engine, tensor_parallel, concurrency, input_tokens,
+                     output_tokens, precision, kv_cache_dtype)
+
+
+@functools.lru_cache(maxsize=4096)
+def _estimate(
+    model_id: str,
+    gpu_model: str,
+    engine: str,
+    tensor_parallel: int,
+    concurrency: int,
+    input_tokens: int,
+    output_tokens: int,
+    precision: str = "native",
+    kv_cache_dtype: str = "native",
+) -> AicEstimate | None:
     if not covered(model_id, gpu_model, engine):
         return None
     if precision not in GEMM_MODES or kv_cache_dtype not in KV_MODES:
@@ -184,13 +259,15 @@ def aic_estimate(
     model_path = MODELS[model_id.strip().lower()]
     system, backend = SYSTEMS[gpu_model], ENGINES[engine.strip().lower()]
     try:
-        model, database, runner, version = _session(
-            model_path, system, backend, tensor_parallel, GEMM_MODES[precision],
-            KV_MODES[kv_cache_dtype],
-        )
-        runtime = RuntimeConfig(isl=input_tokens, osl=output_tokens, batch_size=concurrency)
-        summary = runner.run_agg(model, database, runtime, ctx_tokens=input_tokens)
-        row = summary.get_result_dict()
+        with _LOCK:
+            model, database, runner, version = _session(
+                model_path, system, backend, tensor_parallel, GEMM_MODES[precision],
+                KV_MODES[kv_cache_dtype],
+            )
+            runtime = RuntimeConfig(isl=input_tokens, osl=output_tokens, batch_size=concurrency)
+            summary = runner.run_agg(model, database, runtime, ctx_tokens=input_tokens)
+            row = summary.get_result_dict()
+            oom = bool(summary.check_oom())
     except Exception as exc:  # noqa: BLE001 - any gap in its data means "not covered"
         logger.info("aiconfigurator cannot estimate %s on %s: %s", model_id, gpu_model, exc)
         return None
@@ -202,7 +279,7 @@ def aic_estimate(
         tokens_per_s=float(row["tokens/s"]),
         tokens_per_s_per_user=float(row["tokens/s/user"]),
         memory_gib=float(row["memory"]),
-        oom=bool(summary.check_oom()),
+        oom=oom,
         source=(
             f"aiconfigurator {package_version()} "
             f"({backend} {version} measured kernels on {system}, {model_path})"

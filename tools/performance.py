@@ -235,13 +235,16 @@ def estimate_performance(
     gpu: GpuSpec,
     *,
     use_aiconfigurator: bool = True,
+    only_if_warm: bool = False,
     catalog: Mapping[str, Architecture] | None = None,
 ) -> PerformanceEstimate:
     """Estimate what ``query``'s configuration delivers, from AIConfigurator or the roofline.
 
     The GPUs form ``gpu_count // tensor_parallel`` replicas; the load spreads evenly over
     them. Memory is ``tools.sizing``'s per-GPU need (GiB) for the per-replica load, each
-    sequence budgeted at input + output tokens.
+    sequence budgeted at input + output tokens. ``only_if_warm`` takes AIConfigurator's
+    estimate only when its tables for the configuration are already loaded (a chat turn
+    cannot spend the second a cold load takes; ``tools.aiconfigurator.warm_up`` loads them).
 
     Raises:
         ValueError: On a model outside the catalog, a TP degree the heads do not split over,
@@ -279,6 +282,7 @@ def estimate_performance(
         measured = aiconfigurator.aic_estimate(
             arch.model_id or query.model_id, query.gpu_model, query.engine, tp, batch,
             query.input_tokens, query.output_tokens, query.precision, query.kv_cache_dtype,
+            only_if_warm=only_if_warm,
         )
     share = query.concurrency / batch  # replicas' worth of load actually offered
     bound: Literal["memory", "compute", "measured"]
@@ -307,6 +311,8 @@ def estimate_performance(
             arch.model_id or query.model_id, query.gpu_model, query.engine
         ):
             notes.append("aiconfigurator has no measured data for this model, GPU or engine")
+        elif use_aiconfigurator and only_if_warm:
+            notes.append("aiconfigurator's tables for this configuration are not loaded yet")
     return PerformanceEstimate(
         ttft_ms=ttft,
         tpot_ms=tpot,

@@ -102,3 +102,16 @@ def test_aiconfigurator_coverage_when_catalog_names_then_mapped_to_its_data(
     model, gpu, engine, covered
 ):
     assert aiconfigurator.covered(model, gpu, engine) is covered
+
+
+def test_estimate_when_only_if_warm_then_roofline_until_the_configuration_is_loaded():
+    query = _query(model_id="Qwen/Qwen3-8B", gpu_model="H200", concurrency=4)
+
+    cold = estimate_performance(query, GPUS["H200"], only_if_warm=True)
+    loaded = aiconfigurator.warm_up("Qwen/Qwen3-8B", "H200", "vLLM", 1)
+    warm = estimate_performance(query, GPUS["H200"], only_if_warm=True)
+
+    assert cold.estimator.startswith("roofline")
+    assert any("not loaded yet" in note for note in cold.assumptions)
+    assert loaded is True
+    assert warm.estimator.startswith("aiconfigurator")
