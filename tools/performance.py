@@ -47,7 +47,6 @@ from tools.architecture import (
 from tools.compute_fit import UnknownModelError, reject_nul
 from tools.sizing import (
     GB,
-    GIB,
     Workload,
     estimate_memory,
     kv_bytes_per_element,
@@ -76,8 +75,6 @@ ALLREDUCE_BASE_MS, ALLREDUCE_PER_RANK_MS = 0.004, 0.0025
 # step-level agreement with its estimates puts TP 4 lower and TP 8 higher. Gen5 doubles it.
 PCIE_GEN4_BUSBW = {1: 20.0, 2: 20.0, 4: 4.0, 8: 2.0}
 NVLINK_EFFICIENCY = 0.37  # measured NCCL bus bandwidth over the quoted bidirectional NVLink
-
-Engine = Literal["vLLM", "SGLang", "TensorRT-LLM", "TGI", "Ollama", "llama.cpp"]
 
 
 class PerformanceQuery(BaseModel):
@@ -375,6 +372,6 @@ async def performance_for(
 
 
 __all__ = [
-    "GIB", "PerformanceEstimate", "PerformanceQuery", "estimate_performance", "load_gpu",
+    "PerformanceEstimate", "PerformanceQuery", "estimate_performance", "load_gpu",
     "performance_for", "roofline",
 ]

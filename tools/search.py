@@ -27,51 +27,26 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools.architecture import Architecture, resolve_model, tensor_parallel_supported
+from tools.offers import (
+    MARKETPLACES,
+    QUANTIZED_BUILDS,
+    Offer,
+    Shape,
+    engine_runs_on,
+    gpu_variant,
+    precision_options,
+)
 from tools.performance import PerformanceEstimate, roofline
 from tools.sizing import Workload, estimate_memory, kv_bytes_per_element, resolve_weight_dtype
 from tools.throughput import GpuSpec
 
+__all__ = [
+    "QUANTIZED_BUILDS", "Configuration", "Load", "Offer", "Rejection", "SearchOutcome",
+    "search_configurations",
+]
+
 HOURS_PER_MONTH = 730
 GPU_MEMORY_UTILIZATION = 0.9
-MARKETPLACES = frozenset({"vast", "runpod"})  # community hosts: no datacenter SLA
-# AWQ int4 builds published for catalog models (the quantizer's own repos on the Hub).
-QUANTIZED_BUILDS: dict[str, dict[str, str]] = {
-    "meta-llama/llama-3.1-8b-instruct": {
-        "int4": "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4"
-    },
-    "meta-llama/llama-3.1-70b-instruct": {
-        "int4": "hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4"
-    },
-    "meta-llama/llama-3.1-405b-instruct": {
-        "int4": "hugging-quants/Meta-Llama-3.1-405B-Instruct-AWQ-INT4"
-    },
-    "qwen/qwen2.5-7b-instruct": {"int4": "Qwen/Qwen2.5-7B-Instruct-AWQ"},
-    "qwen/qwen2.5-14b-instruct": {"int4": "Qwen/Qwen2.5-14B-Instruct-AWQ"},
-    "qwen/qwen2.5-32b-instruct": {"int4": "Qwen/Qwen2.5-32B-Instruct-AWQ"},
-    "qwen/qwen2.5-72b-instruct": {"int4": "Qwen/Qwen2.5-72B-Instruct-AWQ"},
-    "qwen/qwen3-32b": {"int4": "Qwen/Qwen3-32B-AWQ"},
-}
-# The catalog's "H100" row holds SXM figures; these offers are other cards under that name
-# (gpus.csv notes): H100 PCIe 80 GB and H100 NVL 94 GB.
-H100_PCIE = {"memory_bandwidth_gbps": 2000.0, "fp16_bf16_dense_tflops": 756.0,
-             "fp8_dense_tflops": 1513.0, "interconnect": "PCIe Gen5 x16"}
-H100_NVL = {"memory_bandwidth_gbps": 3900.0, "fp16_bf16_dense_tflops": 835.0,
-            "fp8_dense_tflops": 1670.0, "interconnect": "PCIe Gen5 x16; NVLink bridge pairs"}
-
-
-class Offer(BaseModel):
-    """One instance type in one region, as the ``cloud.instances`` catalog has it."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    provider: str
-    instance_type: str
-    region: str
-    gpu_model: str | None = None
-    gpu_count: float = 0
-    gpu_memory_gb_per_gpu: float | None = None
-    price_hourly_usd: float | None = None
-    spot_price_hourly_usd: float | None = None
 
 
 class Load(BaseModel):
@@ -141,69 +116,7 @@ class SearchOutcome(BaseModel):
     assumptions: list[str]
 
 
-@dataclass(frozen=True)
-class _Shape:
-    gpu: GpuSpec
-    gpus: int
-    memory_gb: float
-    offers: tuple[Offer, ...]
-
-
-def engine_runs_on(gpu: GpuSpec, engine: str) -> bool:
-    """Return whether the serving engine runs on the accelerator.
-
-    vLLM and SGLang need an NVIDIA GPU of compute capability 7.0 or newer, or an AMD
-    Instinct of CDNA 2 or newer (gfx90a, gfx942, gfx950); TensorRT-LLM NVIDIA only.
-    Inferentia, Trainium, Gaudi, TPUs and older cards need other serving stacks.
-    """
-    vendor = (gpu.vendor or "").lower()
-    capability = (gpu.compute_capability or "").lower()
-    if vendor == "nvidia":
-        try:
-            return float(capability) >= 7.0
-        except ValueError:
-            return False
-    rocm = capability in ("gfx90a", "gfx942", "gfx950")
-    return vendor == "amd" and rocm and "trt" not in engine.lower()
-
-
-def _capability(gpu: GpuSpec) -> float:
-    try:
-        return float(gpu.compute_capability or 0)
-    except ValueError:
-        return 0.0
-
-
-def gpu_variant(gpu: GpuSpec, offer: Offer) -> GpuSpec:
-    """Return the spec of the card an offer really carries (H100 PCIe and NVL share a name)."""
-    if gpu.gpu_model != "H100":
-        return gpu
-    if (offer.gpu_memory_gb_per_gpu or 0) >= 90:
-        return gpu.model_copy(update=H100_NVL)
-    if "pcie" in offer.instance_type.lower():
-        return gpu.model_copy(update=H100_PCIE)
-    return gpu
-
-
-def precision_options(
-    arch: Architecture, gpu: GpuSpec, builds: Mapping[str, Mapping[str, str]]
-) -> list[tuple[str, str, bool]]:
-    """Return (precision, build repo, quantized) to try: native, fp8, int4 where they apply."""
-    repo = arch.model_id or "model"
-    native = arch.native_dtype.lower()
-    options = [("native", repo, native not in ("bf16", "bfloat16", "fp16", "float16"))]
-    ampere = "ampere" in (gpu.architecture or "").lower()
-    if native in ("bf16", "bfloat16", "fp16", "float16") and (gpu.fp8_dense_tflops or ampere):
-        # vLLM quantizes a 16-bit checkpoint to fp8 at load (--quantization fp8).
-        options.append(("fp8", repo, True))
-    int4 = builds.get(repo.lower(), {}).get("int4")
-    nvidia = (gpu.vendor or "").lower() == "nvidia"
-    if int4 and nvidia and _capability(gpu) >= 7.5:  # AWQ/GPTQ kernels need Turing or newer
-        options.append(("int4", int4, True))
-    return options
-
-
-def _prices(shape: _Shape, load: Load) -> list[tuple[float, bool, Offer]]:
+def _prices(shape: Shape, load: Load) -> list[tuple[float, bool, Offer]]:
     out: list[tuple[float, bool, Offer]] = []
     for spot in (False, True) if load.spot_ok else (False,):
         priced = [
@@ -218,7 +131,7 @@ def _prices(shape: _Shape, load: Load) -> list[tuple[float, bool, Offer]]:
 
 def _shapes(
     offers: Iterable[Offer], gpus: Mapping[str, GpuSpec], load: Load, skipped: dict[str, int]
-) -> list[_Shape]:
+) -> list[Shape]:
     grouped: dict[tuple[str, int, float, str], list[Offer]] = {}
     specs: dict[tuple[str, int, float, str], GpuSpec] = {}
     for offer in offers:
@@ -237,7 +150,7 @@ def _shapes(
         key = (spec.gpu_model, int(offer.gpu_count), memory, variant.interconnect or "")
         grouped.setdefault(key, []).append(offer)
         specs[key] = variant
-    return [_Shape(specs[k], k[1], k[2], tuple(v)) for k, v in grouped.items()]
+    return [Shape(specs[k], k[1], k[2], tuple(v)) for k, v in grouped.items()]
 
 
 def search_configurations(
@@ -374,7 +287,7 @@ class _Try:
 def _best_on_shape(
     arch: Architecture,
     load: Load,
-    shape: _Shape,
+    shape: Shape,
     max_len: int,
     builds: Mapping[str, Mapping[str, str]],
     precisions: tuple[str, ...] = ("native", "fp8", "int4"),
@@ -435,7 +348,7 @@ def _batch_better(new: Configuration, old: Configuration) -> bool:
 
 
 def _batch_try(
-    arch: Architecture, load: Load, shape: _Shape, max_len: int, attempt: _Try,
+    arch: Architecture, load: Load, shape: Shape, max_len: int, attempt: _Try,
     per_instance: int,
 ) -> tuple[Configuration | None, str]:
     """Fill each replica with the most sequences memory holds; add instances for the floor."""
@@ -459,7 +372,7 @@ def _batch_try(
 
 
 def _evaluate(
-    arch: Architecture, load: Load, shape: _Shape, max_len: int, attempt: _Try,
+    arch: Architecture, load: Load, shape: Shape, max_len: int, attempt: _Try,
     instances: int, replicas: int, batch: int, *, check_rate: bool = True,
 ) -> tuple[Configuration | None, str]:
     """Size and estimate one configuration; None and the reason when it fails."""
