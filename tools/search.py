@@ -19,6 +19,7 @@ AIConfigurator (``tools.performance.estimate_performance``) by the caller.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -37,7 +38,13 @@ from tools.offers import (
     precision_options,
 )
 from tools.performance import PerformanceEstimate, roofline
-from tools.sizing import Workload, estimate_memory, kv_bytes_per_element, resolve_weight_dtype
+from tools.sizing import (
+    SizingResult,
+    Workload,
+    estimate_memory,
+    kv_bytes_per_element,
+    resolve_weight_dtype,
+)
 from tools.throughput import GpuSpec
 
 __all__ = [
@@ -371,6 +378,12 @@ def _batch_try(
     return None, reason
 
 
+@functools.lru_cache(maxsize=8192)
+def _sizing(arch: Architecture, workload: Workload, tensor_parallel: int) -> SizingResult:
+    # Memory depends on the model, workload and TP, not on the GPU: shapes share it.
+    return estimate_memory(arch, workload, tensor_parallel=tensor_parallel)
+
+
 def _evaluate(
     arch: Architecture, load: Load, shape: Shape, max_len: int, attempt: _Try,
     instances: int, replicas: int, batch: int, *, check_rate: bool = True,
@@ -381,7 +394,7 @@ def _evaluate(
         dtype=attempt.precision, kv_cache_dtype=attempt.kv, context_length=max_len,
         concurrent_sequences=batch, typical_tokens=load.input_tokens + load.output_tokens,
     )
-    sizing = estimate_memory(arch, workload, tensor_parallel=attempt.tp)
+    sizing = _sizing(arch, workload, attempt.tp)
     if sizing.per_gpu_gb > usable:
         return None, (f"memory: {sizing.per_gpu_gb:.1f} GiB per GPU at {attempt.precision}, "
                       f"TP {attempt.tp} > {usable:.1f} usable of {shape.memory_gb:g}")
