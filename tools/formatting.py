@@ -60,6 +60,11 @@ def gb(amount: float | None) -> str:
     return "n/a" if amount is None else f"{amount:,.1f} GB"
 
 
+def gib(amount: float | None) -> str:
+    """Format a memory need in GiB (the unit sizing and GPU capacities share)."""
+    return "n/a" if amount is None else f"{amount:,.1f} GiB"
+
+
 def _instance(row: ComputeRow) -> str:
     gpus = (
         f"{row.gpu_count:g}× {clean(row.gpu_model)} {gb(row.gpu_memory_gb_total)}"
@@ -92,7 +97,7 @@ def format_compute(result: ComputeSearchResult) -> str:
     ]
     if result.fit is not None:
         needs = ", ".join(
-            f"TP{tp} {gb(need)}" for tp, need in sorted(result.fit.per_gpu_gb_by_tp.items())
+            f"TP{tp} {gib(need)}" for tp, need in sorted(result.fit.per_gpu_gb_by_tp.items())
         )
         lines.append(
             f"Model {clean(result.fit.model_id)} needs per GPU: {needs} "
@@ -138,14 +143,14 @@ def format_charts(result: ChartSearchResult) -> str:
 def format_sizing(result: SizingResult) -> str:
     """Render a sizing result: the total, its parts, the TP degree and the fit."""
     fits = {None: "no GPU size given", True: "fits", False: "does NOT fit"}[result.fits]
-    gpu = f" on {gb(result.gpu_memory_gb)} GPUs" if result.gpu_memory_gb else ""
+    gpu = f" on {gib(result.gpu_memory_gb)} GPUs" if result.gpu_memory_gb else ""
     lines = [
         f"Sizing {clean(result.model_id)}: {result.task}, weights {result.dtype}, "
-        f"{result.params_billion:g}B params → total {gb(result.total_vram_gb)} (weights "
-        f"{gb(result.weights_gb)}, KV cache {gb(result.kv_cache_gb)}, activations "
-        f"{gb(result.activations_gb)}, overhead {gb(result.overhead_gb)}, gradients "
-        f"{gb(result.gradients_gb)}, optimizer {gb(result.optimizer_gb)}).",
-        f"TP {result.tensor_parallel} → {gb(result.per_gpu_gb)} per GPU{gpu} at utilization "
+        f"{result.params_billion:g}B params → total {gib(result.total_vram_gb)} (weights "
+        f"{gib(result.weights_gb)}, KV cache {gib(result.kv_cache_gb)}, activations "
+        f"{gib(result.activations_gb)}, overhead {gib(result.overhead_gb)}, gradients "
+        f"{gib(result.gradients_gb)}, optimizer {gib(result.optimizer_gb)}).",
+        f"TP {result.tensor_parallel} → {gib(result.per_gpu_gb)} per GPU{gpu} at utilization "
         f"{result.gpu_memory_utilization:g}: {fits}.",
         f"Formula: {result.formula}",
     ]

@@ -1,11 +1,13 @@
 """VRAM sizing for AI workloads: weights, KV cache, activations and training state.
 
 Pure functions over pydantic models, so each figure reads as the formula behind it.
+Architecture facts (the catalog row, parameter counts, which layers attend locally) live in
+``tools.architecture``; this module re-exports them so existing imports keep working.
 
-Units: every ``*_gb`` figure is in GB (10**9 bytes); ``weights_bytes`` and ``kv_cache_bytes``
-carry the raw counts for callers that want GiB (2**30 bytes, what nvidia-smi and vLLM logs
-show). GPU capacities are compared as given: a vendor "80 GB" H100 holds 80 GiB (85.9e9
-bytes), so reading its label as 80e9 bytes leaves a little unclaimed headroom.
+Units: every ``*_gb`` figure is in GiB (2**30 bytes), the unit GPU vendors and clouds mean
+by a card's "80 GB" and the one the GPU catalog's ``memory_gb`` is in, so a need and a
+capacity compare like for like (``SizingResult.unit`` says so). ``weights_bytes`` and
+``kv_cache_bytes`` carry raw byte counts.
 
 Breakdown fields are totals over the tensor-parallel group; work is assumed to shard evenly,
 so ``per_gpu_gb = total_vram_gb / tensor_parallel``.
@@ -13,23 +15,46 @@ so ``per_gpu_gb = total_vram_gb / tensor_parallel``.
 
 from __future__ import annotations
 
-import csv
-import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-if TYPE_CHECKING:
-    from psycopg import AsyncConnection
+from tools.architecture import (
+    DATA_DIR,
+    MLA_ROPE_DIM,
+    TP_DEGREES,
+    Architecture,
+    AttentionLayout,
+    architecture_from_params,
+    attention_layout,
+    default_architectures,
+    find_architecture,
+    kv_replication,
+    load_architecture,
+    load_architectures_csv,
+    lora_params,
+    model_params_billion,
+    resolve_model,
+    tensor_parallel_supported,
+)
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+__all__ = [
+    "ADAPTER_BYTES", "BYTES_PER_PARAM", "DATA_DIR", "DTYPE_ALIASES", "ENGINE_OVERHEAD_GB", "GB",
+    "GIB", "KV_BYTES", "MLA_ROPE_DIM", "PREFILL_CHUNK_TOKENS", "QUANTIZED", "TP_DEGREES",
+    "Architecture", "AttentionLayout", "SizingResult", "Task", "VramRequirement", "Workload",
+    "architecture_from_params", "attention_layout", "default_architectures",
+    "estimate_memory", "estimate_non_llm_memory", "find_architecture", "kv_bytes_per_element",
+    "kv_cache_bytes_per_token", "kv_replication", "load_architecture",
+    "load_architectures_csv", "lora_params", "model_params_billion", "resolve_model",
+    "resolve_weight_dtype", "tensor_parallel_supported", "vram_requirement", "weight_bytes",
+]
+
 GB = 10**9
 GIB = 2**30
+UNIT = "GiB"
 
 Task = Literal["inference", "full", "lora", "qlora", "training"]
 
@@ -53,10 +78,8 @@ DTYPE_ALIASES = {
 }
 KV_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
 
-TP_DEGREES = (1, 2, 4, 8)
-ENGINE_OVERHEAD_GB = 1.5  # per GPU: CUDA context (~0.5 GB) + framework, NCCL and CUDA-graph pools
+ENGINE_OVERHEAD_GB = 1.5  # per GPU, GiB: CUDA context (~0.5) + framework, NCCL, CUDA graphs
 PREFILL_CHUNK_TOKENS = 8192  # vLLM's default chunked-prefill budget bounds one step's activations
-MLA_ROPE_DIM = 64  # DeepSeek-V2/V3 and Kimi-K2 keep 64 decoupled RoPE dims next to the latent
 ADAPTER_BYTES = 16  # PEFT keeps adapters in fp32: weight 4 + grad 4 + Adam m, v 8
 NON_LLM_FACTOR = 1.2  # the hf_models.csv rule of thumb for pipelines without an architecture row
 # Adam under mixed precision: bf16 weights and grads, fp32 m and v, fp32 master weights.
@@ -64,35 +87,14 @@ FULL_FT_BYTES = {"weights": 2, "gradients": 2, "optimizer": 4 + 4 + 4}
 FULL_FT_FP32_BYTES = {"weights": 4, "gradients": 4, "optimizer": 4 + 4}  # no master copy needed
 
 
-class Architecture(BaseModel):
-    """Transformer facts for one LLM, named as the ``llm_architectures`` catalog columns."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore", protected_namespaces=())
-
-    model_id: str | None = None
-    num_hidden_layers: int = Field(gt=0)
-    hidden_size: int = Field(gt=0)
-    intermediate_size: int | None = Field(default=None, gt=0)
-    num_attention_heads: int = Field(gt=0)
-    num_key_value_heads: int = Field(gt=0)
-    head_dim: int = Field(gt=0)
-    vocab_size: int | None = Field(default=None, gt=0)
-    max_position_embeddings: int | None = None
-    tie_word_embeddings: bool | None = None
-    is_moe: bool = False
-    num_experts: int | None = Field(default=None, gt=0)
-    num_experts_per_tok: int | None = Field(default=None, gt=0)
-    params_billion_total: float | None = Field(default=None, gt=0)
-    params_billion_active: float | None = Field(default=None, gt=0)
-    native_dtype: str = "bf16"
-    sliding_window: int | None = None
-    kv_lora_rank: int | None = Field(default=None, gt=0)
-
-
 class Workload(BaseModel):
     """What will run: the task, precision, context per sequence and sequences at once.
 
-    For training tasks ``concurrent_sequences`` is the micro-batch each GPU processes.
+    ``context_length`` is the longest sequence served (vLLM's max_model_len);
+    ``typical_tokens`` what a sequence usually holds. The KV cache is budgeted at the typical
+    length for every sequence, and never below one sequence at full context, which the engine
+    must hold to start. For training tasks ``concurrent_sequences`` is the micro-batch each
+    GPU processes.
     ``dtype="native"`` takes the dtype the weights are published in.
     """
 
@@ -104,6 +106,12 @@ class Workload(BaseModel):
     context_length: int = Field(default=4096, gt=0)
     concurrent_sequences: int = Field(default=1, gt=0)
     lora_rank: int = Field(default=16, gt=0)
+    typical_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        description="tokens a sequence typically holds (prompt + output), the KV budget per "
+        "sequence; None budgets every sequence at context_length (the worst case)",
+    )
 
     @field_validator("dtype")
     @classmethod
@@ -134,7 +142,14 @@ class SizingResult(BaseModel):
     optimizer_gb: float
     weights_bytes: int
     kv_cache_bytes: int
-    kv_cache_bytes_per_token: int = Field(description="one token of one sequence, all layers")
+    kv_cache_bytes_per_token: int = Field(
+        description="one token of one sequence on every layer, before any sliding window"
+    )
+    kv_tokens_per_sequence: int = Field(description="tokens each sequence's KV is budgeted at")
+    kv_cache_worst_case_gb: float = Field(
+        description="KV cache with every sequence at full context_length, GiB"
+    )
+    unit: str = Field(default=UNIT, description="unit of every *_gb field: GiB (2**30 bytes)")
     tensor_parallel: int
     per_gpu_gb: float
     gpu_memory_gb: float | None
@@ -145,7 +160,7 @@ class SizingResult(BaseModel):
 
 
 class VramRequirement(NamedTuple):
-    """VRAM a workload needs at one tensor-parallel degree, in GB."""
+    """VRAM a workload needs at one tensor-parallel degree, in GiB."""
 
     total_vram_gb: float
     per_gpu_gb: float
@@ -153,145 +168,6 @@ class VramRequirement(NamedTuple):
     def min_gpu_memory_gb(self, gpu_memory_utilization: float = 0.9) -> float:
         """Return the smallest GPU capacity whose usable share holds ``per_gpu_gb``."""
         return self.per_gpu_gb / gpu_memory_utilization
-
-
-def _row_to_architecture(row: Mapping[str, Any]) -> Architecture:
-    # Blank CSV cells and SQL NULLs both mean "not given", so the model's defaults apply.
-    return Architecture.model_validate({k: v for k, v in row.items() if v not in (None, "")})
-
-
-def load_architectures_csv(
-    path: Path = DATA_DIR / "llm_architectures.csv",
-) -> dict[str, Architecture]:
-    """Read the architecture catalog CSV into models keyed by ``model_id``."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        return {row["model_id"]: _row_to_architecture(row) for row in csv.DictReader(handle)}
-
-
-@functools.cache
-def default_architectures() -> Mapping[str, Architecture]:
-    """Return the shipped architecture catalog, read once and read-only."""
-    return MappingProxyType(load_architectures_csv())
-
-
-def find_architecture(model_id: str, catalog: Mapping[str, Architecture]) -> Architecture | None:
-    """Find a model in ``catalog`` by id, case-insensitively.
-
-    An id without an org prefix matches on the name alone ("Llama-3.1-8B-Instruct"), and a
-    base name falls back to its "-Instruct" row, which shares the architecture.
-
-    Raises:
-        ValueError: If a bare name matches rows of several orgs.
-
-    """
-    wanted = model_id.strip().lower()
-    keys = {key.lower(): key for key in catalog}
-    candidates = [wanted] if wanted.endswith("-instruct") else [wanted, f"{wanted}-instruct"]
-    for candidate in candidates:
-        if candidate in keys:
-            return catalog[keys[candidate]]
-        if "/" in candidate:
-            continue
-        hits = sorted(key for low, key in keys.items() if low.rsplit("/", 1)[-1] == candidate)
-        if len(hits) > 1:
-            raise ValueError(f"model {model_id!r} is ambiguous; give the org: {', '.join(hits)}")
-        if hits:
-            return catalog[hits[0]]
-    return None
-
-
-_ARCHITECTURE_SQL = """
-select model_id, num_hidden_layers, hidden_size, intermediate_size, num_attention_heads,
-       num_key_value_heads, head_dim, vocab_size, max_position_embeddings, tie_word_embeddings,
-       is_moe, num_experts, num_experts_per_tok, params_billion_total, params_billion_active,
-       native_dtype, sliding_window, kv_lora_rank
-from hf.architectures
-where lower(model_id) = any(%s) or lower(split_part(model_id, '/', 2)) = any(%s)
-"""
-
-
-async def load_architecture(conn: AsyncConnection[Any], model_id: str) -> Architecture | None:
-    """Load one model's architecture from ``hf.architectures``, matched as ``find_architecture``."""
-    wanted = model_id.strip().lower()
-    candidates = [wanted, f"{wanted}-instruct"]
-    cursor = await conn.execute(_ARCHITECTURE_SQL, (candidates, candidates))
-    rows = await cursor.fetchall()
-    return find_architecture(model_id, {row["model_id"]: _row_to_architecture(row) for row in rows})
-
-
-def architecture_from_params(params_billion: float) -> tuple[Architecture, str]:
-    """Derive a typical dense decoder shape from a parameter count, and say how.
-
-    Uses params ≈ 12 · layers · hidden² with hidden ≈ 128 · layers (the Llama family's
-    aspect ratio), hidden rounded to a multiple of 1024 so heads split over TP 8.
-    """
-    if params_billion <= 0:
-        raise ValueError(f"params_billion must be positive, got {params_billion}")
-    params = params_billion * 1e9
-    hidden = max(1024, round((params * 128 / 12) ** (1 / 3) / 1024) * 1024)
-    layers = max(1, round(params / (12 * hidden**2)))
-    arch = Architecture(
-        num_hidden_layers=layers,
-        hidden_size=hidden,
-        intermediate_size=round(3.5 * hidden),
-        num_attention_heads=hidden // 128,
-        num_key_value_heads=8,
-        head_dim=128,
-        params_billion_total=params_billion,
-        params_billion_active=params_billion,
-    )
-    note = (
-        f"architecture unknown: assumed a Llama-style dense decoder of {params_billion:g}B params "
-        f"(params ≈ 12·layers·hidden², hidden ≈ 128·layers → {layers} layers, hidden {hidden}, "
-        "head_dim 128, 8 KV heads (GQA), intermediate 3.5·hidden, bf16); KV and activations "
-        "follow this guessed shape"
-    )
-    return arch, note
-
-
-def resolve_model(
-    model: str | Architecture,
-    *,
-    params_billion: float | None = None,
-    catalog: Mapping[str, Architecture] | None = None,
-) -> tuple[Architecture, list[str]]:
-    """Turn a catalog id, an explicit architecture or a bare parameter count into an architecture.
-
-    Raises:
-        ValueError: If ``model`` is not in the catalog and no ``params_billion`` is given.
-
-    """
-    if isinstance(model, Architecture):
-        return model, []
-    found = find_architecture(model, default_architectures() if catalog is None else catalog)
-    if found is not None:
-        same = (found.model_id or "").lower() == model.strip().lower()
-        return found, [] if same else [f"{model!r} matched catalog row {found.model_id!r}"]
-    if params_billion is None:
-        raise ValueError(
-            f"unknown model {model!r}: not in the architecture catalog; "
-            "pass params_billion or an explicit Architecture"
-        )
-    arch, note = architecture_from_params(params_billion)
-    return arch.model_copy(update={"model_id": model}), [note]
-
-
-def model_params_billion(arch: Architecture) -> tuple[float, float, list[str]]:
-    """Return (total, active) parameters in billions, counted from the dims when not given."""
-    if arch.params_billion_total is not None:
-        total = arch.params_billion_total
-        return total, arch.params_billion_active or total, []
-    h, layers = arch.hidden_size, arch.num_hidden_layers
-    inter = arch.intermediate_size or 4 * h
-    attention = 2 * h * arch.num_attention_heads * arch.head_dim
-    attention += 2 * h * arch.num_key_value_heads * arch.head_dim
-    embeddings = (arch.vocab_size or 0) * h * (1 if arch.tie_word_embeddings else 2)
-    experts = arch.num_experts or 1
-    top_k = arch.num_experts_per_tok or 1
-    total = embeddings + layers * (attention + experts * 3 * h * inter)
-    active = embeddings + layers * (attention + top_k * 3 * h * inter)
-    note = "parameter count derived from the dims assuming a gated (3-matrix) MLP"
-    return total / 1e9, active / 1e9, [note]
 
 
 def weight_bytes(params_billion: float, dtype: str, arch: Architecture | None = None) -> float:
@@ -351,38 +227,31 @@ def kv_cache_bytes_per_token(arch: Architecture, kv_bytes: int) -> int:
     return 2 * arch.num_hidden_layers * arch.num_key_value_heads * arch.head_dim * kv_bytes
 
 
-def kv_replication(arch: Architecture, tensor_parallel: int) -> float:
-    """Return how many copies of the KV cache a TP group stores in all.
+def kv_tokens_per_sequence(workload: Workload) -> int:
+    """Return the tokens each sequence's KV is budgeted at: typical, capped at the context."""
+    if workload.typical_tokens is None:
+        return workload.context_length
+    return min(workload.typical_tokens, workload.context_length)
 
-    KV heads split across ranks; with fewer KV heads than ranks each head is copied. The MLA
-    latent is not split by head, so every rank holds all of it (vLLM's behaviour).
+
+def kv_cache_bytes(
+    arch: Architecture, kv_bytes: int, tokens: int, sequences: int, tensor_parallel: int
+) -> float:
+    """Return KV bytes over the TP group for ``sequences`` sequences of ``tokens`` tokens.
+
+    Local (sliding-window or chunked) layers hold at most their window per sequence, as
+    vLLM's hybrid KV cache manager allocates them; global layers hold every token.
     """
-    if arch.kv_lora_rank is not None:
-        return float(tensor_parallel)
-    kv_heads = arch.num_key_value_heads
-    return math.ceil(kv_heads / tensor_parallel) * tensor_parallel / kv_heads
+    per_layer_token = kv_cache_bytes_per_token(arch, kv_bytes) / arch.num_hidden_layers
+    held = attention_layout(arch).kv_tokens(tokens)
+    return per_layer_token * held * sequences * kv_replication(arch, tensor_parallel)
 
 
-def tensor_parallel_supported(arch: Architecture, tensor_parallel: int) -> bool:
-    """Return whether attention splits over ``tensor_parallel`` ranks (vLLM's divisibility rule)."""
-    if arch.num_attention_heads % tensor_parallel:
-        return False
-    kv_heads = arch.num_key_value_heads
-    split = kv_heads % tensor_parallel == 0 or tensor_parallel % kv_heads == 0
-    return arch.kv_lora_rank is not None or split
-
-
-def lora_params(arch: Architecture, rank: int) -> int:
-    """Return adapter parameters for rank-``rank`` LoRA: r × (fan_in + fan_out) per matrix.
-
-    Targets q, k, v, o and, for dense models, gate, up and down; MoE experts stay frozen.
-    """
-    h, q_width = arch.hidden_size, arch.num_attention_heads * arch.head_dim
-    kv_width = arch.num_key_value_heads * arch.head_dim
-    per_layer = 2 * (h + q_width) + 2 * (h + kv_width)
-    if not arch.is_moe:
-        per_layer += 3 * (h + (arch.intermediate_size or 4 * h))
-    return rank * per_layer * arch.num_hidden_layers
+def _inference_kv(arch: Architecture, workload: Workload, kv_bytes: int, tp: int) -> float:
+    typical = kv_tokens_per_sequence(workload)
+    budget = kv_cache_bytes(arch, kv_bytes, typical, workload.concurrent_sequences, tp)
+    # The engine refuses to start unless one sequence at max_model_len fits.
+    return max(budget, kv_cache_bytes(arch, kv_bytes, workload.context_length, 1, tp))
 
 
 @dataclass(frozen=True)
@@ -408,10 +277,11 @@ def _terms(arch: Architecture, workload: Workload, dtype: str, kv_bytes: int, tp
     total_b, _, _ = model_params_billion(arch)
     h, layers = arch.hidden_size, arch.num_hidden_layers
     act_bytes = 4 if dtype == "fp32" else 2  # quantized weights still compute in 16-bit
-    overhead = ENGINE_OVERHEAD_GB * GB * tp
+    overhead = ENGINE_OVERHEAD_GB * GIB * tp
     tokens = workload.context_length * workload.concurrent_sequences
     if workload.task == "inference":
-        kv = kv_cache_bytes_per_token(arch, kv_bytes) * tokens * kv_replication(arch, tp)
+        kv = _inference_kv(arch, workload, kv_bytes, tp)
+        tokens = kv_tokens_per_sequence(workload) * workload.concurrent_sequences
         # One layer's hidden states and MLP intermediates for one prefill chunk are live at
         # a time; the MLP width shards over TP, the hidden states do not.
         chunk = min(tokens, PREFILL_CHUNK_TOKENS)
@@ -447,16 +317,25 @@ def _notes(arch: Architecture, workload: Workload, dtype: str, kv_bytes: int, tp
     total_b, _, _ = model_params_billion(arch)
     notes = [
         f"weights: {total_b:g}B params × {BYTES_PER_PARAM[dtype]:.4g} bytes/param ({dtype})",
-        f"overhead: {ENGINE_OVERHEAD_GB} GB per GPU for CUDA context, framework and graphs",
-        "GB = 1e9 bytes; GPU capacity compared as given (vendor labels are GiB: conservative)",
+        f"overhead: {ENGINE_OVERHEAD_GB} GiB per GPU for CUDA context, framework and graphs",
+        "every figure in GiB (2**30 bytes), as GPU capacities are quoted by vendors and clouds",
     ]
     if dtype in QUANTIZED and arch.vocab_size is not None:
         notes.append(f"{dtype}: linear layers quantized; embeddings and LM head kept 16-bit")
     if workload.task == "inference":
-        notes.append(
-            f"KV cache: {workload.context_length} tokens × {workload.concurrent_sequences} "
-            f"sequences on every layer at {kv_bytes} bytes/element"
-        )
+        typical = kv_tokens_per_sequence(workload)
+        if typical < workload.context_length:
+            notes.append(
+                f"KV cache budgeted at the typical {typical} tokens × "
+                f"{workload.concurrent_sequences} sequences (at least one sequence at the full "
+                f"{workload.context_length}), {kv_bytes} bytes/element; worst case, every "
+                "sequence at full context, in kv_cache_worst_case_gb"
+            )
+        else:
+            notes.append(
+                f"KV cache: {workload.context_length} tokens × {workload.concurrent_sequences} "
+                f"sequences at {kv_bytes} bytes/element (every sequence at full context)"
+            )
         if arch.kv_lora_rank is not None:
             notes.append(
                 f"MLA: KV per token per layer = (kv_lora_rank {arch.kv_lora_rank} + rope "
@@ -464,10 +343,12 @@ def _notes(arch: Architecture, workload: Workload, dtype: str, kv_bytes: int, tp
             )
         elif kv_replication(arch, tp) > 1:
             notes.append(f"{arch.num_key_value_heads} KV heads < TP {tp}: KV heads replicated")
-        if arch.sliding_window:
+        layout = attention_layout(arch)
+        if layout.local_layers:
             notes.append(
-                f"sliding window {arch.sliding_window} not credited: which layers use it is not "
-                "in the catalog, so KV is counted at full context (conservative)"
+                f"local attention: {layout.local_layers} of {arch.num_hidden_layers} layers "
+                f"hold at most {layout.window} tokens per sequence (sliding window or chunk, "
+                f"as vLLM allocates them); {layout.global_layers} global layers hold them all"
             )
         notes.append(
             f"activations: min(tokens, {PREFILL_CHUNK_TOKENS}) prefill tokens × "
@@ -506,7 +387,8 @@ def _formula(arch: Architecture, workload: Workload) -> str:
     if workload.task != "inference":
         return (
             "total = weights + gradients + optimizer + activations + overhead; "
-            "per_gpu = total / gpus; fits = per_gpu ≤ gpu_memory_gb × gpu_memory_utilization"
+            "per_gpu = total / gpus; fits = per_gpu ≤ gpu_memory_gb × gpu_memory_utilization, "
+            "all in GiB"
         )
     kv = (
         "layers × (kv_lora_rank + 64) × kv_bytes"
@@ -515,8 +397,10 @@ def _formula(arch: Architecture, workload: Workload) -> str:
     )
     return (
         "total = weights + kv_cache + activations + overhead; weights = params × bytes/param; "
-        f"kv_cache = {kv} × context_length × sequences; per_gpu = total / tensor_parallel; "
-        "fits = per_gpu ≤ gpu_memory_gb × gpu_memory_utilization"
+        f"kv_cache = {kv} / layers × (global_layers × tokens + local_layers × min(tokens, "
+        "window)) × sequences, tokens = typical tokens per sequence (≥ one full-context "
+        "sequence); per_gpu = total / tensor_parallel; "
+        "fits = per_gpu ≤ gpu_memory_gb × gpu_memory_utilization, all in GiB"
     )
 
 
@@ -529,23 +413,23 @@ def _kv_dtype_name(workload: Workload, dtype: str, kv_bytes: int) -> str:
 def _usable_bytes(gpu_memory_gb: float | None, gpu_memory_utilization: float) -> float | None:
     if not 0 < gpu_memory_utilization <= 1:
         raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {gpu_memory_utilization}")
-    return None if gpu_memory_gb is None else gpu_memory_gb * gpu_memory_utilization * GB
+    return None if gpu_memory_gb is None else gpu_memory_gb * gpu_memory_utilization * GIB
 
 
 def _result(terms: _Terms, tp: int, usable: float | None, **fields: Any) -> SizingResult:
     per_gpu = terms.total / tp
     return SizingResult(
-        total_vram_gb=terms.total / GB,
-        weights_gb=terms.weights / GB,
-        kv_cache_gb=terms.kv_cache / GB,
-        activations_gb=terms.activations / GB,
-        overhead_gb=terms.overhead / GB,
-        gradients_gb=terms.gradients / GB,
-        optimizer_gb=terms.optimizer / GB,
+        total_vram_gb=terms.total / GIB,
+        weights_gb=terms.weights / GIB,
+        kv_cache_gb=terms.kv_cache / GIB,
+        activations_gb=terms.activations / GIB,
+        overhead_gb=terms.overhead / GIB,
+        gradients_gb=terms.gradients / GIB,
+        optimizer_gb=terms.optimizer / GIB,
         weights_bytes=round(terms.weights),
         kv_cache_bytes=round(terms.kv_cache),
         tensor_parallel=tp,
-        per_gpu_gb=per_gpu / GB,
+        per_gpu_gb=per_gpu / GIB,
         fits=None if usable is None else per_gpu <= usable,
         **fields,
     )
@@ -613,6 +497,12 @@ def estimate_memory(
         kv_cache_dtype=_kv_dtype_name(workload, dtype, kv_bytes),
         params_billion=total_b,
         kv_cache_bytes_per_token=kv_cache_bytes_per_token(arch, kv_bytes),
+        kv_tokens_per_sequence=kv_tokens_per_sequence(workload) if inference else 0,
+        kv_cache_worst_case_gb=(
+            kv_cache_bytes(arch, kv_bytes, workload.context_length,
+                           workload.concurrent_sequences, tp) / GIB
+            if inference else 0.0
+        ),
         gpu_memory_gb=gpu_memory_gb,
         gpu_memory_utilization=gpu_memory_utilization,
         assumptions=[
@@ -633,7 +523,7 @@ def vram_requirement(
     """Return (total_vram_gb, per_gpu_gb) at one TP degree, for filtering instances.
 
     An instance qualifies when it has ``tensor_parallel`` GPUs each of at least
-    ``requirement.min_gpu_memory_gb(gpu_memory_utilization)`` GB.
+    ``requirement.min_gpu_memory_gb(gpu_memory_utilization)`` GiB.
     """
     result = estimate_memory(
         model,
@@ -695,6 +585,8 @@ def estimate_non_llm_memory(
         kv_cache_dtype="none",
         params_billion=params_billion,
         kv_cache_bytes_per_token=0,
+        kv_tokens_per_sequence=0,
+        kv_cache_worst_case_gb=0.0,
         gpu_memory_gb=gpu_memory_gb,
         gpu_memory_utilization=gpu_memory_utilization,
         assumptions=notes,

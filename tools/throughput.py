@@ -57,6 +57,9 @@ class GpuSpec(BaseModel):
     fp16_bf16_dense_tflops: float | None = None
     fp8_dense_tflops: float | None = None
     int8_dense_tops: float | None = None
+    interconnect: str | None = None
+    architecture: str | None = None
+    compute_capability: str | None = None
 
 
 def _row_to_gpu(row: Mapping[str, Any]) -> GpuSpec:
@@ -73,7 +76,8 @@ async def load_gpu_specs(conn: AsyncConnection[Any]) -> dict[str, GpuSpec]:
     """Load every GPU spec from ``cloud.gpus``, keyed by ``gpu_model``."""
     cursor = await conn.execute(
         "select gpu_model, vendor, memory_gb, memory_bandwidth_gbps, fp16_bf16_dense_tflops, "
-        "fp8_dense_tflops, int8_dense_tops from cloud.gpus"
+        "fp8_dense_tflops, int8_dense_tops, interconnect, architecture, compute_capability "
+        "from cloud.gpus"
     )
     return {row["gpu_model"]: _row_to_gpu(row) for row in await cursor.fetchall()}
 

@@ -20,6 +20,7 @@ from tools.hf import EmbeddingMismatchError, HfSearchResult, search_models
 from tools.k8s import ChartSearchResult, search_charts
 from tools.langchain_tools import ChartSearchArgs, ModelSearchArgs
 from tools.local import ClusterStatus, cluster_status
+from tools.performance import PerformanceEstimate, PerformanceQuery, performance_for
 from tools.sizing import SizingResult
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,20 @@ async def sizing(body: SizingRequest, pool: Pool) -> SizingResult:
     async with pool.connection() as conn:
         try:
             return await size_workload(conn, body)
+        except ValueError as exc:
+            raise _unprocessable(exc) from exc
+
+
+class PerformanceRequest(PerformanceQuery):
+    """A configuration (model, GPU, count, TP, precision, KV dtype, engine) and its load."""
+
+
+@router.post("/performance", response_model=PerformanceEstimate)
+async def performance(body: PerformanceRequest, pool: Pool) -> PerformanceEstimate:
+    """Estimate TTFT, TPOT and tokens/s of a configuration; ``estimator`` names the source."""
+    async with pool.connection() as conn:
+        try:
+            return await performance_for(conn, body)
         except ValueError as exc:
             raise _unprocessable(exc) from exc
 

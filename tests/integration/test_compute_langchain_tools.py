@@ -66,7 +66,7 @@ async def test_sizing_tool_then_total_and_tensor_parallel_in_text(tools):
     message = await tools["vram_sizing"].ainvoke(_call("vram_sizing", args))
 
     assert message.artifact["tensor_parallel"] == 4
-    assert f"TP 4 → {message.artifact['per_gpu_gb']:,.1f} GB per GPU" in message.content
+    assert f"TP 4 → {message.artifact['per_gpu_gb']:,.1f} GiB per GPU" in message.content
 
 
 async def test_hf_tool_then_models_found_for_a_task(tools):

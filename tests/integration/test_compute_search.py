@@ -293,7 +293,8 @@ async def test_model_without_architecture_row_then_sized_on_one_gpu_from_params(
     result = await search_instances(adb, query)
 
     assert list(result.fit.per_gpu_gb_by_tp) == [1]
-    assert result.fit.per_gpu_gb_by_tp[1] == pytest.approx(3.5 * 2 * 1.2)
+    # 3.5e9 params × 2 bytes × 1.2 = 8.4e9 bytes = 7.82 GiB.
+    assert result.fit.per_gpu_gb_by_tp[1] == pytest.approx(3.5e9 * 2 * 1.2 / 2**30)
     assert result.results and all(r.tensor_parallel == 1 for r in result.results)
 
 

@@ -174,7 +174,7 @@ def test_sizing_when_explicit_architecture_then_sized_without_catalog(server):
     response = _post(server, "sizing", {"architecture": arch, "dtype": "bf16"})
 
     assert response.status_code == 200
-    assert response.json()["weights_gb"] == pytest.approx(16.0)
+    assert response.json()["weights_gb"] == pytest.approx(16e9 / 2**30)  # 8e9 × 2 bytes, GiB
 
 
 def test_sizing_when_unknown_model_then_404_with_clear_message(server):

@@ -1,6 +1,6 @@
 """VRAM sizing and decode throughput, checked against figures worked by hand.
 
-Units: GB = 1e9 bytes (every *_gb field), GiB = 2**30 bytes (what nvidia-smi shows).
+Units: every *_gb field is GiB (2**30 bytes), the unit of GPU capacities; GB = 1e9 bytes.
 """
 
 from __future__ import annotations
@@ -64,15 +64,16 @@ class FakeConnection:
 # --- weights and units -------------------------------------------------------------------
 
 
-def test_weights_when_llama_70b_bf16_then_141_gb():
+def test_weights_when_llama_70b_bf16_then_131_5_gib():
     workload = Workload(dtype="bf16")
 
     result = estimate_memory(LLAMA_70B, workload)
 
     # 70.6e9 params × 2 bytes = 141.2e9 bytes = 141.2 GB = 131.5 GiB.
     assert result.weights_bytes == 141_200_000_000
-    assert result.weights_gb == pytest.approx(141.2)
-    assert result.weights_bytes / GIB == pytest.approx(131.50, abs=0.01)
+    assert result.weights_gb == pytest.approx(131.50, abs=0.01)
+    assert result.weights_bytes / GB == pytest.approx(141.2)
+    assert result.unit == "GiB"
 
 
 def test_kv_cache_when_8k_tokens_one_sequence_then_2_5_gib():
@@ -83,7 +84,7 @@ def test_kv_cache_when_8k_tokens_one_sequence_then_2_5_gib():
     # 2 × 80 × 8 × 128 × 2 × 8192 = 2,684,354,560 bytes = 2.5 GiB exactly = 2.684 GB.
     assert result.kv_cache_bytes == LLAMA_70B_KV_8K == 2_684_354_560
     assert result.kv_cache_bytes / GIB == 2.5
-    assert result.kv_cache_gb == pytest.approx(2.684354560)
+    assert result.kv_cache_gb == 2.5
     assert result.kv_cache_bytes_per_token == 2 * 80 * 8 * 128 * 2  # 327,680 bytes
 
 
@@ -120,12 +121,12 @@ def test_fits_when_7b_int4_on_24gb_gpu_then_one_gpu():
     result = estimate_memory(MISTRAL_7B, workload, gpu_memory_gb=24)
 
     embeddings = 32768 * 4096 * 2  # untied input and output tables stay bf16
-    weights = (7.25e9 - embeddings) * (4 + 20 / 128) / 8 + embeddings * 2  # 4.164 GB
-    kv = 2 * 32 * 8 * 128 * 2 * 4096  # 0.537 GB
-    activations = 4096 * (2 * 4096 + 2 * 14336) * 2  # 0.302 GB
-    total = weights + kv + activations + 1.5e9  # 6.503 GB ≤ 24 × 0.9 = 21.6 GB
-    assert result.total_vram_gb == pytest.approx(total / GB)
-    assert result.total_vram_gb == pytest.approx(6.503, abs=0.001)
+    weights = (7.25e9 - embeddings) * (4 + 20 / 128) / 8 + embeddings * 2  # 3.878 GiB
+    kv = 2 * 32 * 8 * 128 * 2 * 4096  # 0.5 GiB
+    activations = 4096 * (2 * 4096 + 2 * 14336) * 2  # 0.281 GiB
+    total = weights + kv + activations + 1.5 * GIB  # 6.159 GiB ≤ 24 × 0.9 = 21.6 GiB
+    assert result.total_vram_gb == pytest.approx(total / GIB)
+    assert result.total_vram_gb == pytest.approx(6.159, abs=0.001)
     assert result.tensor_parallel == 1
     assert result.fits is True
 
@@ -136,9 +137,10 @@ def test_fits_when_full_finetune_7b_with_adam_on_80gb_then_false():
     result = estimate_memory(MISTRAL_7B, workload, gpu_memory_gb=80, tensor_parallel=1)
 
     # 2 (bf16 weights) + 2 (grads) + 4 + 4 (Adam m, v) + 4 (fp32 master) = 16 bytes/param:
-    # 7.25e9 × 16 = 116 GB before activations, over 80 × 0.9 = 72 GB.
-    assert result.weights_gb + result.gradients_gb + result.optimizer_gb == pytest.approx(116.0)
-    assert result.optimizer_gb == pytest.approx(7.25 * 12)
+    # 7.25e9 × 16 = 116e9 bytes = 108.0 GiB before activations, over 80 × 0.9 = 72 GiB.
+    states = result.weights_gb + result.gradients_gb + result.optimizer_gb
+    assert states == pytest.approx(116e9 / GIB)
+    assert result.optimizer_gb == pytest.approx(7.25e9 * 12 / GIB)
     assert result.fits is False
 
 
@@ -154,9 +156,9 @@ def test_fits_when_qlora_7b_on_80gb_then_true():
     # (4096→1024), gate, up, down (4096↔14336): 16 × 81,920 × 32 layers = 41.9M params.
     adapters = 16 * (2 * (4096 + 4096) + 2 * (4096 + 1024) + 3 * (4096 + 14336)) * 32
     activations = 2 * 4096 * 32 * 2 * 2048 + 2048 * 32768 * 4  # checkpoints + fp32 logits
-    total = base + adapters * 16 + activations + 1.5e9  # 7.65 GB
+    total = base + adapters * 16 + activations + 1.5 * GIB  # 7.16 GiB
     assert adapters == 41_943_040
-    assert result.total_vram_gb == pytest.approx(total / GB)
+    assert result.total_vram_gb == pytest.approx(total / GIB)
     assert result.fits is True
 
 
@@ -165,16 +167,16 @@ def test_tensor_parallel_when_70b_bf16_8k_32_sequences_on_80gb_then_4():
 
     result = estimate_memory(LLAMA_70B, workload, gpu_memory_gb=80)
 
-    # Usable per GPU: 80 × 0.9 = 72 GB. Weights 141.2 GB, KV 32 × 2.684 = 85.9 GB.
+    # Usable per GPU: 80 × 0.9 = 72 GiB. Weights 131.5 GiB, KV 32 × 2.5 = 80 GiB.
     # Activations per GPU: 8,192 prefill tokens × (2 × 8192 + 2 × 28672 / TP) × 2 bytes.
-    # TP 1: 141.2 + 85.9 + 1.2 + 1.5 = 229.8 GB; TP 2: 113.55 + 0.74 + 1.5 = 115.8 GB;
-    # TP 4: 56.77 + 0.50 + 1.5 = 58.78 GB ≤ 72, so 4 is the smallest degree that fits.
-    per_gpu_tp2 = (141.2e9 + 32 * LLAMA_70B_KV_8K) / 2 + 8192 * (16384 + 28672) * 2 + 1.5e9
-    per_gpu_tp4 = (141.2e9 + 32 * LLAMA_70B_KV_8K) / 4 + 8192 * (16384 + 14336) * 2 + 1.5e9
-    assert per_gpu_tp2 > 72e9
+    # TP 2: 105.75 + 0.69 + 1.5 = 107.9 GiB; TP 4: 52.88 + 0.47 + 1.5 = 54.84 GiB ≤ 72,
+    # so 4 is the smallest degree that fits.
+    per_gpu_tp2 = (141.2e9 + 32 * LLAMA_70B_KV_8K) / 2 + 8192 * (16384 + 28672) * 2 + 1.5 * GIB
+    per_gpu_tp4 = (141.2e9 + 32 * LLAMA_70B_KV_8K) / 4 + 8192 * (16384 + 14336) * 2 + 1.5 * GIB
+    assert per_gpu_tp2 > 72 * GIB
     assert result.tensor_parallel == 4
-    assert result.per_gpu_gb == pytest.approx(per_gpu_tp4 / GB)
-    assert result.per_gpu_gb == pytest.approx(58.778, abs=0.001)
+    assert result.per_gpu_gb == pytest.approx(per_gpu_tp4 / GIB)
+    assert result.per_gpu_gb == pytest.approx(54.844, abs=0.001)
     assert result.fits is True
 
 
@@ -184,9 +186,9 @@ def test_vram_requirement_when_tp_4_then_total_is_four_gpus():
     requirement = vram_requirement("Llama-3.1-70B", workload, tensor_parallel=4)
 
     assert requirement.total_vram_gb == pytest.approx(4 * requirement.per_gpu_gb)
-    assert requirement.per_gpu_gb == pytest.approx(58.778, abs=0.001)
-    # A GPU must hold 58.778 GB in its 90 % share: at least 65.31 GB.
-    assert requirement.min_gpu_memory_gb(0.9) == pytest.approx(58.778 / 0.9, abs=0.001)
+    assert requirement.per_gpu_gb == pytest.approx(54.844, abs=0.001)
+    # A GPU must hold 54.844 GiB in its 90 % share: at least 60.94 GiB.
+    assert requirement.min_gpu_memory_gb(0.9) == pytest.approx(54.844 / 0.9, abs=0.001)
 
 
 def test_tensor_parallel_when_heads_do_not_split_then_error():
@@ -202,18 +204,19 @@ def test_tensor_parallel_when_nothing_fits_then_largest_degree_and_not_fits():
 
     result = estimate_memory("meta-llama/Llama-3.1-405B-Instruct", workload, gpu_memory_gb=24)
 
-    # 405e9 × 2 = 810 GB: over 8 × 21.6 GB.
+    # 405e9 × 2 = 810e9 bytes = 754 GiB: over 8 × 21.6 GiB.
     assert result.tensor_parallel == 8
     assert result.fits is False
 
 
-def test_sliding_window_when_present_then_not_credited_and_stated():
+def test_sliding_window_when_every_layer_windowed_then_kv_capped_at_window():
     workload = Workload(context_length=8192)
 
     result = estimate_memory("mistralai/Mistral-7B-v0.1", workload)
 
-    assert result.kv_cache_bytes == 2 * 32 * 8 * 128 * 2 * 8192  # full context, no cap at 4096
-    assert any("sliding window 4096 not credited" in note for note in result.assumptions)
+    # Mistral 7B v0.1 applies its 4,096-token window on all 32 layers: 8,192 → 4,096 held.
+    assert result.kv_cache_bytes == 2 * 32 * 8 * 128 * 2 * 4096
+    assert any("32 of 32 layers hold at most 4096" in note for note in result.assumptions)
 
 
 # --- throughput and cost -----------------------------------------------------------------
@@ -304,7 +307,7 @@ def test_estimate_when_unknown_model_with_params_then_assumption_stated():
     result = estimate_memory("acme/secret-7b", workload, params_billion=7)
 
     assert result.model_id == "acme/secret-7b"
-    assert result.weights_gb == pytest.approx(14.0)  # 7e9 × 2 bytes
+    assert result.weights_gb == pytest.approx(14e9 / GIB)  # 7e9 × 2 bytes = 13.04 GiB
     assert "architecture unknown" in result.assumptions[0]
     assert "35 layers, hidden 4096" in result.assumptions[0]  # 7e9 / (12 × 4096²) = 34.8
 
@@ -319,9 +322,9 @@ def test_non_llm_when_params_only_then_weights_times_bytes_times_1_2():
 
     result = estimate_non_llm_memory(2.6, workload, gpu_memory_gb=16)
 
-    # 2.6e9 × 2 bytes × 1.2 = 6.24 GB.
-    assert result.total_vram_gb == pytest.approx(6.24)
-    assert result.weights_gb == pytest.approx(5.2)
+    # 2.6e9 × 2 bytes × 1.2 = 6.24e9 bytes = 5.81 GiB.
+    assert result.total_vram_gb == pytest.approx(6.24e9 / GIB)
+    assert result.weights_gb == pytest.approx(5.2e9 / GIB)
     assert result.fits is True
 
 

@@ -1,0 +1,148 @@
+"""Work that ends, priced as a job: GPU-hours, wall-clock hours and total cost.
+
+Training and fine-tuning run until their tokens are processed; a batch inference run until
+its documents are. Both are priced by the hour they take, not by a month of 24/7 serving.
+
+- Training FLOPs ≈ 6 · N · D (forward 2ND + backward 4ND; N parameters, D tokens seen).
+  LoRA and QLoRA freeze the base: no weight gradients for it, so ≈ 4 · N · D (forward 2ND +
+  activation gradients 2ND); QLoRA also dequantizes the NF4 base on every pass, which the
+  lower default MFU stands for.
+- GPU-hours = FLOPs / (dense bf16 rate × MFU) / 3600; wall clock = GPU-hours / GPUs.
+- Batch inference hours = output tokens / output tokens/s of the configuration (whose rate
+  already pays for the prefill of the inputs).
+
+Pure functions: the caller passes the rates and prices it read from the catalogs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Method = Literal["pretraining", "full", "lora", "qlora"]
+
+FLOPS_PER_PARAM_TOKEN: dict[str, float] = {"pretraining": 6, "full": 6, "lora": 4, "qlora": 4}
+# Model FLOPs utilization a well-tuned run sustains: ~40 % for dense pre-training and full
+# fine-tuning at scale (Megatron/FSDP on H100 and A100 report 35-50 %); LoRA's small
+# adapters and QLoRA's dequantization leave the tensor cores idler.
+DEFAULT_MFU: dict[str, float] = {"pretraining": 0.4, "full": 0.4, "lora": 0.3, "qlora": 0.2}
+SECONDS_PER_HOUR = 3600
+
+
+class JobEstimate(BaseModel):
+    """How long a finite job runs and what it costs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    flops: float | None = Field(description="training FLOPs; None for inference jobs")
+    gpu_hours: float
+    wall_clock_hours: float
+    total_usd: float | None = Field(description="None when no price was given")
+    gpu_count: int
+    assumptions: list[str]
+    formula: str
+
+
+def training_flops(params_billion: float, tokens: float, method: Method = "pretraining") -> float:
+    """Return the FLOPs to train ``params_billion`` parameters on ``tokens`` tokens."""
+    if params_billion <= 0 or tokens <= 0:
+        raise ValueError("params_billion and tokens must be positive")
+    return FLOPS_PER_PARAM_TOKEN[method] * params_billion * 1e9 * tokens
+
+
+def training_job(
+    params_billion: float,
+    tokens: float,
+    dense_tflops: float,
+    *,
+    method: Method = "pretraining",
+    gpu_count: int = 1,
+    mfu: float | None = None,
+    hourly_usd_per_gpu: float | None = None,
+) -> JobEstimate:
+    """Price a training or fine-tuning run from its FLOPs at a stated MFU.
+
+    Args:
+        params_billion: Parameters trained through (the base model's for LoRA and QLoRA).
+        tokens: Tokens processed, all epochs included.
+        dense_tflops: One GPU's dense bf16 tensor rate (``gpus.fp16_bf16_dense_tflops``).
+        method: pretraining and full (6·N·D), lora and qlora (4·N·D).
+        gpu_count: GPUs running data-parallel; the work divides evenly.
+        mfu: Model FLOPs utilization; the method's default when None.
+        hourly_usd_per_gpu: Price of one GPU-hour; without it ``total_usd`` is None.
+
+    Raises:
+        ValueError: On a non-positive size, token count, rate or GPU count, or an MFU
+            outside (0, 1].
+
+    """
+    if dense_tflops <= 0 or gpu_count < 1:
+        raise ValueError("dense_tflops must be positive and gpu_count at least 1")
+    utilization = DEFAULT_MFU[method] if mfu is None else mfu
+    if not 0 < utilization <= 1:
+        raise ValueError(f"mfu must be in (0, 1], got {utilization}")
+    flops = training_flops(params_billion, tokens, method)
+    gpu_hours = flops / (dense_tflops * 1e12 * utilization) / SECONDS_PER_HOUR
+    factor = FLOPS_PER_PARAM_TOKEN[method]
+    return JobEstimate(
+        flops=flops,
+        gpu_hours=gpu_hours,
+        wall_clock_hours=gpu_hours / gpu_count,
+        total_usd=None if hourly_usd_per_gpu is None else gpu_hours * hourly_usd_per_gpu,
+        gpu_count=gpu_count,
+        assumptions=[
+            f"{method}: {factor:g}·N·D FLOPs with N = {params_billion:g}B, D = {tokens:.3g} "
+            "tokens",
+            f"MFU {utilization:.0%} of {dense_tflops:g} dense TFLOPS per GPU",
+            f"{gpu_count} GPU(s) data-parallel; evaluation, checkpoints and restarts not counted",
+        ],
+        formula=(
+            f"flops = {factor:g} × params × tokens; gpu_hours = flops / (tflops × 1e12 × mfu) "
+            "/ 3600; wall_clock = gpu_hours / gpus; total = gpu_hours × $/GPU-hour"
+        ),
+    )
+
+
+def required_tokens_per_s(output_tokens: float, hours: float) -> float:
+    """Return the output tokens/s that finishes ``output_tokens`` within ``hours``."""
+    if output_tokens <= 0 or hours <= 0:
+        raise ValueError("output_tokens and hours must be positive")
+    return output_tokens / (hours * SECONDS_PER_HOUR)
+
+
+def batch_inference_job(
+    output_tokens: float,
+    tokens_per_s: float,
+    *,
+    gpu_count: int = 1,
+    hourly_usd: float | None = None,
+) -> JobEstimate:
+    """Price a batch inference run: hours to generate ``output_tokens`` at the configuration's rate.
+
+    Args:
+        output_tokens: Tokens to generate over the run (documents × output tokens each).
+        tokens_per_s: Output tokens/s of the whole deployment (``tools.performance``).
+        gpu_count: GPUs in the deployment.
+        hourly_usd: Price of the deployment per hour; without it ``total_usd`` is None.
+
+    Raises:
+        ValueError: On a non-positive token count, rate or GPU count.
+
+    """
+    if output_tokens <= 0 or tokens_per_s <= 0 or gpu_count < 1:
+        raise ValueError("output_tokens, tokens_per_s and gpu_count must be positive")
+    hours = output_tokens / tokens_per_s / SECONDS_PER_HOUR
+    return JobEstimate(
+        flops=None,
+        gpu_hours=hours * gpu_count,
+        wall_clock_hours=hours,
+        total_usd=None if hourly_usd is None else hours * hourly_usd,
+        gpu_count=gpu_count,
+        assumptions=[
+            f"{output_tokens:.3g} output tokens at {tokens_per_s:,.0f} tokens/s; the rate "
+            "includes prefilling the inputs",
+            "billed only while it runs (start-up and model load not counted)",
+        ],
+        formula="hours = output_tokens / tokens_per_s / 3600; total = hours × $/hour",
+    )
