@@ -48,7 +48,13 @@ def _fits(rec: GpuRecommendation, plan: DeploymentPlan, host_ram_gb: float | Non
     if rec.gpu_count == 0:
         # A CPU-only plan holds the model in host memory.
         return (host_ram_gb or 0.0) + 1e-6 >= plan.sizing.total_vram_gb
-    return rec.vram_total_gb * GPU_MEMORY_UTILIZATION + 1e-6 >= plan.sizing.total_vram_gb
+    # The plan's total is at its own TP degree, with every GPU's engine overhead: an instance
+    # with fewer GPUs carries that overhead fewer times.
+    sizing = plan.sizing
+    gpus = max(rec.gpu_count, 1.0)
+    per_gpu_overhead = sizing.overhead_gb / sizing.tensor_parallel
+    need = sizing.weights_gb + sizing.kv_cache_gb + per_gpu_overhead * gpus
+    return rec.vram_total_gb * GPU_MEMORY_UTILIZATION + 1e-6 >= min(need, sizing.total_vram_gb)
 
 
 async def _check_gpus(
