@@ -7,6 +7,7 @@ drop GCP"); the merge across turns applies the ``providers_mode`` this module re
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 
 from agents.reading.words import LAMBDA_LABS_EXPLICIT, PROVIDER_WORDS, UNKNOWN_PROVIDERS
@@ -85,6 +86,16 @@ def _places(lowered: str) -> list[str]:
     people, not where to run.
     """
     out: list[str] = []
+    for name, pattern in _place_patterns():
+        if pattern.search(lowered) and not any(name in longer for longer in out):
+            out.append(name)
+    return out
+
+
+@cache
+def _place_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Compile each place's pattern once, longest names first."""
+    patterns = []
     for name in sorted(place_names(), key=len, reverse=True):
         if name in COUNTRIES or name in AREAS:
             pattern = (
@@ -93,6 +104,5 @@ def _places(lowered: str) -> list[str]:
             )
         else:
             pattern = _word(name)
-        if re.search(pattern, lowered) and not any(name in longer for longer in out):
-            out.append(name)
-    return out
+        patterns.append((name, re.compile(pattern)))
+    return tuple(patterns)

@@ -25,15 +25,23 @@ def _prefer_chat_variant(model_id: str) -> tuple[int, str]:
     return (0 if ("instruct" in lowered or "chat" in lowered) else 1, model_id)
 
 
-def _find_spans(haystack: str, aliases: Iterable[tuple[str, str]], plural: bool) -> list:
+def _find_spans(
+    haystack: str, aliases: Iterable[tuple[str, str]], plural: bool
+) -> list[tuple[int, int, str]]:
+    """Return (start, end, value) of each alias found as whole words, longest aliases first.
+
+    Plain substring search (aliases are many, regexes would be compiled per call); ``plural``
+    also accepts the alias with an "s" ("A100s").
+    """
     found: list[tuple[int, int, str]] = []
     for alias, value in aliases:
-        suffix = "s?" if plural else ""
-        for match in re.finditer(rf"(?<=\s){re.escape(alias)}{suffix}(?=\s)", haystack):
-            start, end = match.span()
-            if any(start < t_end and t_start < end for t_start, t_end, _ in found):
-                continue
-            found.append((start, end, value))
+        for form in (f" {alias} ", f" {alias}s ") if plural else (f" {alias} ",):
+            start = haystack.find(form)
+            while start != -1:
+                span = (start + 1, start + len(form) - 1)
+                if not any(span[0] < t_end and t_start < span[1] for t_start, t_end, _ in found):
+                    found.append((*span, value))
+                start = haystack.find(form, start + 1)
     return sorted(found)
 
 
