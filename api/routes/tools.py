@@ -9,8 +9,10 @@ the caller must be signed in, and every call takes from their rate budget.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
+from pydantic import Field, model_validator
 
 from api.deps import AppSettings, Pool, rate_limited_user
 from core.embeddings import EmbeddingError, get_embedder
@@ -31,7 +33,43 @@ router = APIRouter(
 
 
 class ComputeSearchRequest(ComputeQuery):
-    """Instance filters, and optionally a model to size (see ``ComputeQuery``)."""
+    """Instance filters, and optionally a model to size (see ``ComputeQuery``).
+
+    ``provider`` and ``region`` are the original API's one-value filters, kept so that
+    scripts written against it still work; each joins its list (``providers``, ``regions``).
+    """
+
+    provider: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="One provider, as the original API took it; joins `providers`.",
+    )
+    region: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="One region, as the original API took it; joins `regions`.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _singular_joins_list(cls, data: Any) -> Any:
+        # Merged before validation so the lists' own rules (lower case, NUL, length) apply.
+        if not isinstance(data, dict):
+            return data
+        merged = dict(data)
+        for one, many in (("provider", "providers"), ("region", "regions")):
+            value = merged.get(one)
+            if isinstance(value, str) and value.strip():
+                existing = merged.get(many)
+                if existing is None:
+                    merged[many] = [value]
+                elif isinstance(existing, list):
+                    merged[many] = [*existing, value]
+                elif isinstance(existing, str):
+                    merged[many] = [existing, value]
+        return merged
 
 
 class ChartSearchRequest(ChartSearchArgs):
