@@ -13,6 +13,7 @@ from api.errors import request_id
 from api.limits import RateLimiter
 from api.runtime import ChatRuntime
 from api.vault import PROVIDERS, VaultCorruptError
+from core.egress import EgressRefusedError, caller_url_policy, is_configured_url
 from core.settings import Settings
 from graph.context import Context
 
@@ -109,7 +110,9 @@ async def run_context(request: Request, user: LimitedUser, runtime: Runtime) -> 
     in ``configurable`` or state (LangGraph checkpoints those).
 
     Raises:
-        HTTPException: 422 for an unknown provider or a malformed base URL.
+        HTTPException: 422 for an unknown provider, a malformed base URL, or (outside
+            development) a base URL whose host or addresses LLM_BASE_URL_ALLOWED_HOSTS
+            does not admit.
 
     """
     api_key = _header(request, "x-llm-api-key", 512)
@@ -120,6 +123,12 @@ async def run_context(request: Request, user: LimitedUser, runtime: Runtime) -> 
         raise HTTPException(422, f"X-LLM-Provider must be one of {', '.join(_LLM_PROVIDERS)}")
     if base_url is not None and not base_url.startswith(("http://", "https://")):
         raise HTTPException(422, "X-LLM-Base-URL must be an http(s) URL")
+    if base_url is not None and not is_configured_url(base_url, runtime.settings):
+        # Checked here for a clear 422 before any run; checked again at each connection.
+        try:
+            await caller_url_policy(runtime.settings).check_url_resolves(base_url)
+        except EgressRefusedError as exc:
+            raise HTTPException(422, f"X-LLM-Base-URL refused: {exc}") from exc
     vaulted = None
     wanted = provider or runtime.settings.llm_provider
     if api_key is None and wanted in PROVIDERS and runtime.vault.configured:

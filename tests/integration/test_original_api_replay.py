@@ -82,7 +82,7 @@ def _documented_requests(text):
     return found
 
 
-@pytest.mark.skipif(not ORIGINAL_DOCS, reason="the original API document is not beside the checkout")
+@pytest.mark.skipif(not ORIGINAL_DOCS, reason="no original API document beside the checkout")
 def test_original_document_then_every_request_example_is_in_the_replay():
     documented = _documented_requests(ORIGINAL_DOCS[0].read_text(errors="replace"))
     replayed = [
