@@ -14,6 +14,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import metrics
+from api.docs import install_docs
 from api.errors import choose_request_id, install_error_handlers
 from api.foreground import ForegroundFirstMiddleware
 from api.limits import BodySizeLimitMiddleware
@@ -76,6 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Grounded deployment plans for AI workloads.",
         lifespan=lifespan,
+        # Served by api.docs from packaged files: the defaults load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.chat = ChatRuntime(settings)
@@ -109,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chat.router)
     app.include_router(account.router)
     app.include_router(metrics.router)
+    install_docs(app)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
     return app
 
