@@ -18,6 +18,8 @@ from api.docs import install_docs
 from api.errors import choose_request_id, install_error_handlers
 from api.foreground import ForegroundFirstMiddleware
 from api.limits import BodySizeLimitMiddleware
+from api.methods import MethodMap, PagesOrMethodNotAllowed, WrongMethodOnLiteralPath
+from api.openapi import install_openapi
 from api.routes import account, chat, health, optimizer, tools
 from api.runtime import ChatRuntime
 from core.db import create_pool, database_url
@@ -84,6 +86,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.chat = ChatRuntime(settings)
     install_error_handlers(app)
+    methods = MethodMap(app.openapi)
+    # Inside CORS, so that a preflight OPTIONS is answered by CORS first.
+    app.add_middleware(WrongMethodOnLiteralPath, methods=methods)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -114,7 +119,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(account.router)
     app.include_router(metrics.router)
     install_docs(app)
-    app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
+    install_openapi(app)
+    pages = StaticFiles(directory=STATIC_DIR, html=True)
+    app.mount("/", PagesOrMethodNotAllowed(methods, pages), name="static")
     return app
 
 

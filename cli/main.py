@@ -1,4 +1,4 @@
-"""The ``stack8s`` command: serve, migrate, ingest, plan."""
+"""The ``stack8s`` command line: serve, migrate, ingest, plan, login, eval, prune."""
 
 from __future__ import annotations
 
@@ -30,6 +30,21 @@ from core.migrate import MigrationError, apply_migrations
 from core.settings import Settings, get_settings
 
 logger = logging.getLogger("stack8s")
+
+DESCRIPTION = """\
+Stack8s turns a chat about an AI workload into a grounded deployment plan.
+
+commands:
+  serve     start the API, the chat page and the API docs (http://127.0.0.1:8000/docs)
+  migrate   apply pending database migrations
+  ingest    validate and load the catalogs into the database
+  plan      plan a deployment from one message, in the terminal
+  login     sign in to Supabase and save an access token
+  eval      run the eval scenarios and gate on the thresholds
+  prune     delete old checkpoints and run events
+
+Run "stack8s COMMAND --help" for a command's options.
+"""
 
 
 def _prepare_database(settings: Settings, *, ingest_when_empty: bool) -> str:
@@ -135,24 +150,50 @@ def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Describe the command line."""
-    parser = argparse.ArgumentParser(prog="stack8s", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="stack8s",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="migrate, ingest when empty, serve API + chat page")
-    serve.add_argument("--host", default=None)
-    serve.add_argument("--port", type=int, default=None)
+    serve = sub.add_parser(
+        "serve",
+        help="migrate, ingest when empty, serve API + chat page",
+        description="Start Postgres (embedded unless DATABASE_URL is set), apply migrations, "
+        "load the catalogs on first start, then serve the API, the chat page at / and the API "
+        "docs at /docs on HOST:PORT (default 127.0.0.1:8000). Stop with Ctrl+C or SIGTERM; "
+        "the embedded Postgres stops with it.",
+    )
+    serve.add_argument("--host", default=None, help="address to listen on (default: HOST)")
+    serve.add_argument("--port", type=int, default=None, help="port (default: PORT, 8000)")
     serve.set_defaults(handler=cmd_serve)
 
-    migrate = sub.add_parser("migrate", help="apply pending SQL migrations")
+    migrate = sub.add_parser(
+        "migrate",
+        help="apply pending SQL migrations",
+        description="Apply the SQL migrations not yet applied, in order.",
+    )
     migrate.set_defaults(handler=cmd_migrate)
 
-    ingest_cmd = sub.add_parser("ingest", help="load the catalogs (idempotent)")
+    ingest_cmd = sub.add_parser(
+        "ingest",
+        help="load the catalogs (idempotent)",
+        description="Validate the catalog CSVs (cloud instances and GPUs, Helm charts, Hub "
+        "models and their cards), load them into Postgres and embed the model cards. Safe to "
+        "run again: unchanged rows and cached embeddings are kept.",
+    )
     ingest_cmd.add_argument("--source", default=str(DATA_DIR), help="folder of catalog CSVs")
     ingest_cmd.add_argument("--cards", default=None, help="folder of <org>/<name>/README.md")
     ingest_cmd.add_argument("--quiet", action="store_true", help="no progress bars")
     ingest_cmd.set_defaults(handler=cmd_ingest)
 
-    plan = sub.add_parser("plan", help="plan a deployment from a message (streams progress)")
+    plan = sub.add_parser(
+        "plan",
+        help="plan a deployment from a message (streams progress)",
+        description="Plan a deployment from one message, printing progress as the agents "
+        "work, then the plan (or the questions they need answered).",
+    )
     plan.add_argument("message", help='what to deploy, e.g. "Serve Llama 3.1 8B to 20 users"')
     plan.add_argument("--thread", default=None, help="continue this conversation (thread id)")
     plan.add_argument("--json", action="store_true", help="print the DeploymentPlan as JSON")

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import Field, model_validator
 
 from api.deps import AppSettings, Pool, rate_limited_user
+from api.openapi import errors
 from core.embeddings import EmbeddingError, get_embedder
 from tools.compute import ComputeQuery, ComputeSearchResult, search_instances
 from tools.compute_fit import SizingQuery, UnknownModelError, size_workload
@@ -28,8 +29,13 @@ logger = logging.getLogger(__name__)
 # Signed-in callers only when auth is on (the local endpoint shows this host's cluster), and
 # within the rate budget: the hf search embeds on the CPU.
 router = APIRouter(
-    prefix="/api/v1/tools", tags=["tools"], dependencies=[Depends(rate_limited_user)]
+    prefix="/api/v1/tools",
+    tags=["tools"],
+    dependencies=[Depends(rate_limited_user)],
+    responses=errors(401, 429),
 )
+# A search reads the catalogs (503 when the database is down) and takes a JSON body.
+_SEARCH = errors(400, 413, 503)
 
 
 class ComputeSearchRequest(ComputeQuery):
@@ -91,7 +97,9 @@ def _unprocessable(exc: ValueError) -> HTTPException:
     return HTTPException(status_code=status, detail=str(exc))
 
 
-@router.post("/compute/search", response_model=ComputeSearchResult)
+@router.post(
+    "/compute/search", response_model=ComputeSearchResult, responses={**_SEARCH, **errors(404)}
+)
 async def compute_search(body: ComputeSearchRequest, pool: Pool) -> ComputeSearchResult:
     """Rank the cheapest instances that pass the filters; count the rejected by reason."""
     async with pool.connection() as conn:
@@ -101,7 +109,7 @@ async def compute_search(body: ComputeSearchRequest, pool: Pool) -> ComputeSearc
             raise _unprocessable(exc) from exc
 
 
-@router.post("/k8s/search", response_model=ChartSearchResult)
+@router.post("/k8s/search", response_model=ChartSearchResult, responses=_SEARCH)
 async def k8s_search(body: ChartSearchRequest, pool: Pool) -> ChartSearchResult:
     """Rank Helm charts by name match, text match and publisher."""
     async with pool.connection() as conn:
@@ -111,7 +119,7 @@ async def k8s_search(body: ChartSearchRequest, pool: Pool) -> ChartSearchResult:
             raise _unprocessable(exc) from exc
 
 
-@router.post("/hf/search", response_model=HfSearchResult)
+@router.post("/hf/search", response_model=HfSearchResult, responses=_SEARCH)
 async def hf_search(body: HfSearchRequest, pool: Pool, settings: AppSettings) -> HfSearchResult:
     """Find catalog models whose cards match the query (the query is embedded here)."""
     embedder = get_embedder(settings)
@@ -127,7 +135,7 @@ async def hf_search(body: HfSearchRequest, pool: Pool, settings: AppSettings) ->
             ) from exc
 
 
-@router.post("/sizing", response_model=SizingResult)
+@router.post("/sizing", response_model=SizingResult, responses={**_SEARCH, **errors(404)})
 async def sizing(body: SizingRequest, pool: Pool) -> SizingResult:
     """Size a model's VRAM: weights, KV cache, activations, overhead, TP degree."""
     async with pool.connection() as conn:
