@@ -31,20 +31,11 @@ from core.settings import Settings, get_settings
 
 logger = logging.getLogger("stack8s")
 
-DESCRIPTION = """\
-Stack8s turns a chat about an AI workload into a grounded deployment plan.
-
-commands:
-  serve     start the API, the chat page and the API docs (http://127.0.0.1:8000/docs)
-  migrate   apply pending database migrations
-  ingest    validate and load the catalogs into the database
-  plan      plan a deployment from one message, in the terminal
-  login     sign in to Supabase and save an access token
-  eval      run the eval scenarios and gate on the thresholds
-  prune     delete old checkpoints and run events
-
-Run "stack8s COMMAND --help" for a command's options.
-"""
+DESCRIPTION = "Stack8s turns a chat about an AI workload into a grounded deployment plan."
+EPILOG = """\
+"stack8s serve" listens on http://127.0.0.1:8000 (HOST and PORT change it): the chat page
+is at /, the API docs at /docs. Stop it with Ctrl+C.
+Run "stack8s COMMAND --help" for a command's options."""
 
 
 def _prepare_database(settings: Settings, *, ingest_when_empty: bool) -> str:
@@ -153,9 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stack8s",
         description=DESCRIPTION,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
 
     serve = sub.add_parser(
         "serve",
