@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.llm import PROVIDERS, select_llm
+from cli.login import load_access_token
 from core.db import connect, create_pool, database_url
 from core.embeddings import get_embedder
 from core.ingest import catalogs_empty, ingest
@@ -52,7 +53,11 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--repeat", type=int, default=1, help="run every scenario N times")
     parser.add_argument("--concurrency", type=int, default=4, help="conversations at once")
-    parser.add_argument("--via-api", action="store_true", help="drive the HTTP chat API instead")
+    parser.add_argument(
+        "--via-api",
+        action="store_true",
+        help="drive a running server's chat API instead (with the token of stack8s login, if any)",
+    )
     parser.add_argument(
         "--api-url",
         default="http://127.0.0.1:8000",
@@ -94,6 +99,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         concurrency=args.concurrency,
         via_api=args.via_api,
         api_url=args.api_url,
+        api_token=load_access_token() if args.via_api else None,
         out_dir=Path(args.out),
         scenario_dir=Path(args.scenarios),
         thresholds_path=Path(args.thresholds),

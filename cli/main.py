@@ -118,11 +118,24 @@ def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
     from agents.llm import LLMError
     from cli.plan import PlanRequest, run_plan
 
+    # Each request to the model would log a line at INFO; the progress lines say enough.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if args.via_api:
+        from cli.plan_api import plan_via_api
+
+        remote = PlanRequest(
+            text=args.message,
+            thread_id=args.thread or "",
+            as_json=args.json,
+            provider=args.provider,
+            model=args.model,
+            base_url=args.base_url,
+            api_key_env=args.api_key_env,
+        )
+        return plan_via_api(args.api_url, remote, args.thread, out=sys.stdout, err=sys.stderr)
     # The answer owns stdout (so that --json pipes cleanly); set-up chatter goes to stderr.
     with contextlib.redirect_stdout(sys.stderr):
         url = _prepare_database(settings, ingest_when_empty=True)
-    # Each request to the model would log a line at INFO; the progress lines say enough.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     request = PlanRequest(
         text=args.message,
         thread_id=args.thread or str(uuid.uuid4()),
@@ -194,6 +207,16 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint (…/v1)")
     plan.add_argument(
         "--api-key-env", default=None, help="environment variable that holds your LLM key"
+    )
+    plan.add_argument(
+        "--via-api",
+        action="store_true",
+        help="ask a running server (--api-url) instead of running the agents here",
+    )
+    plan.add_argument(
+        "--api-url",
+        default="http://127.0.0.1:8000",
+        help="the server --via-api talks to (default http://127.0.0.1:8000)",
     )
     plan.set_defaults(handler=cmd_plan)
 
