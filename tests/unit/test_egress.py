@@ -152,3 +152,14 @@ def test_production_select_llm_with_listed_caller_url_then_guarded_and_no_server
 def test_allow_list_entry_that_is_not_a_host_then_settings_refuse_it():
     with pytest.raises(ValueError, match=SETTING):
         Settings(llm_base_url_allowed_hosts=["http://vllm:8000/v1"], _env_file=None)
+
+
+@pytest.mark.parametrize(
+    "text", ['["vllm.example.com", "10.0.3.0/24"]', "vllm.example.com, 10.0.3.0/24"]
+)
+def test_allow_list_from_environment_then_json_or_comma_separated(monkeypatch, text):
+    monkeypatch.setenv("LLM_BASE_URL_ALLOWED_HOSTS", text)
+
+    settings = Settings(_env_file=None)
+
+    assert settings.llm_base_url_allowed_hosts == ["vllm.example.com", "10.0.3.0/24"]
