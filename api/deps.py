@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
 from psycopg_pool import AsyncConnectionPool
@@ -115,8 +115,12 @@ LlmApiKey = Annotated[
     ),
 ]
 LlmProvider = Annotated[
-    Literal["offline", "openai", "openai_compatible"] | None,
-    Header(alias="X-LLM-Provider", description="The LLM provider for this request."),
+    str | None,
+    Header(
+        alias="X-LLM-Provider",
+        description="The LLM provider for this request.",
+        json_schema_extra={"enum": list(_LLM_PROVIDERS)},
+    ),
 ]
 LlmBaseUrl = Annotated[
     str | None,
