@@ -10,6 +10,7 @@ import uuid
 import httpx
 import pytest
 
+import core.egress
 from api.app import create_app
 from core.settings import Settings
 from tests.stubs.openai_stub import running_stub
@@ -37,7 +38,8 @@ def api(pg_url, ingested, auth_stub, stub):
         supabase_jwt_secret=HS_SECRET,
         vault_master_key="egress-test-master-key-" + uuid.uuid4().hex,
         llm_api_key=SERVER_KEY,
-        llm_base_url_allowed_hosts=["127.0.0.1"],
+        # The stub by its address; a domain whose names resolve to private addresses.
+        llm_base_url_allowed_hosts=["127.0.0.1", ".corp.example.com"],
         _env_file=None,
     )
     with serve_asgi(create_app(settings)) as url:
@@ -64,7 +66,7 @@ def _message(api, auth_stub, base_url):
         "http://127.0.0.2:8000/v1",
         "http://10.0.0.5:8000/v1",
         "http://169.254.169.254/latest/meta-data/",
-        "http://localhost:8000/v1",
+        "http://attacker.example.com/v1",
     ],
 )
 def test_production_refused_base_url_then_422_naming_the_setting(api, auth_stub, base_url):
@@ -74,6 +76,19 @@ def test_production_refused_base_url_then_422_naming_the_setting(api, auth_stub,
     body = response.json()
     assert set(body) == {"code", "message", "request_id"}
     assert "LLM_BASE_URL_ALLOWED_HOSTS" in body["message"]
+
+
+def test_production_listed_name_resolving_to_private_address_then_422(api, auth_stub, monkeypatch):
+    async def corp_dns(host, port):
+        return ["10.0.0.5"] if host.endswith(".corp.example.com") else []
+
+    # The server runs in this process: its lookups go through the patched resolver.
+    monkeypatch.setattr(core.egress, "system_resolver", corp_dns)
+
+    response = _message(api, auth_stub, "http://vllm.corp.example.com:8000/v1")
+
+    assert response.status_code == 422
+    assert "10.0.0.5, a private address" in response.json()["message"]
 
 
 def test_production_allow_listed_loopback_stub_then_called_without_the_server_key(
