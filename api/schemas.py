@@ -28,7 +28,10 @@ class ChatStarted(BaseModel):
 class MessageCreate(BaseModel):
     """One user message; without a conversation id a new chat is started."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"message": "I need to deploy Llama 70B for inference"}]},
+    )
 
     conversation_id: str | None = Field(
         default=None, max_length=64, description="The chat to continue; omit to start one."

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from api.deps import AppSettings, Pool, rate_limited_user
 from api.openapi import errors
@@ -44,6 +44,24 @@ class ComputeSearchRequest(ComputeQuery):
     ``provider`` and ``region`` are the original API's one-value filters, kept so that
     scripts written against it still work; each joins its list (``providers``, ``regions``).
     """
+
+    # The original API's documented request, shown in /docs as the example.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "gpu_needed": True,
+                    "min_vram_gb": 40,
+                    "max_price_monthly": 5000,
+                    "provider": "aws",
+                    "region": "us-east-1",
+                    "min_vcpu": 16,
+                    "min_ram_gb": 64,
+                    "top_k": 10,
+                }
+            ]
+        }
+    )
 
     provider: str | None = Field(
         default=None,
@@ -81,9 +99,24 @@ class ComputeSearchRequest(ComputeQuery):
 class ChartSearchRequest(ChartSearchArgs):
     """A chart name or purpose, and how many charts to return."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"query": "mlflow", "top_k": 15}]})
+
 
 class HfSearchRequest(ModelSearchArgs):
     """What the model should do, with optional task, licence and VRAM filters."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "query": "stable diffusion image generation",
+                    "pipeline_tag": "text-to-image",
+                    "license_filter": ["apache-2.0", "mit"],
+                    "top_k": 5,
+                }
+            ]
+        }
+    )
 
 
 class SizingRequest(SizingQuery):
