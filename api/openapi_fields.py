@@ -25,6 +25,7 @@ _WORKLOAD = {
 FIELD_DESCRIPTIONS: dict[str, dict[str, str]] = {
     "Architecture": {
         "model_id": "Catalog model id, when the architecture comes from the catalog.",
+        "architecture": "Hugging Face architecture class (LlamaForCausalLM, ...).",
         "num_hidden_layers": "Transformer layers (blocks).",
         "hidden_size": "Width of the hidden state (d_model).",
         "intermediate_size": "Width of the MLP's inner layer.",
@@ -69,6 +70,24 @@ FIELD_DESCRIPTIONS: dict[str, dict[str, str]] = {
         **_WORKLOAD,
         "model_id": "Catalog model id (e.g. Llama-3.1-70B); or give `architecture`.",
         "tensor_parallel": "Force this tensor-parallel degree instead of choosing one.",
+    },
+    "PerformanceRequest": {
+        "model_id": "Catalog model id (e.g. meta-llama/Llama-3.1-8B-Instruct).",
+        "gpu_model": "GPU model as the catalog names it (H100, L4, ...).",
+        "gpu_count": "GPUs in the configuration (over all replicas).",
+        "tensor_parallel": "GPUs each replica is split over.",
+        "kv_cache_dtype": "KV cache precision; native and auto follow the weights.",
+        "engine": "Serving engine (vLLM, SGLang, TensorRT-LLM, ...).",
+        "concurrency": "Requests in flight at once, over all replicas.",
+        "input_tokens": "Prompt tokens per request.",
+        "output_tokens": "Generated tokens per request.",
+    },
+    "PerformanceEstimate": {
+        "tokens_per_s_per_user": "Output tokens/s one request sees.",
+        "replicas": "Copies of the model: gpu_count / tensor_parallel.",
+        "concurrency_per_replica": "Requests in flight on each replica.",
+        "bound": "What limits decoding: memory bandwidth, compute, or a measured figure.",
+        "assumptions": "What the estimate assumes, in words.",
     },
     "ModelFit": {
         "model_id": "The model that was sized.",
