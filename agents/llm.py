@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar, cast
 from urllib.parse import urlparse
 
@@ -29,6 +29,14 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from agents.prompts import STRUCTURED_RETRY
+from core.egress import (
+    EgressPolicy,
+    EgressRefusedError,
+    caller_url_policy,
+    guarded_async_client,
+    is_configured_url,
+    refusing_sync_client,
+)
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -72,6 +80,8 @@ class LLMSelection:
     api_key: SecretStr | None = None
     key_source: KeySource = "none"
     fallback: LLMSelection | None = None
+    # Set for a URL the caller chose: every connection to it is checked (core.egress).
+    egress: EgressPolicy | None = None
 
     @property
     def is_offline(self) -> bool:
@@ -134,14 +144,7 @@ def select_llm(
     except ProviderConfigError as exc:
         logger.warning("LLM fallback %s disabled: %s", fallback_name, exc)
         return primary
-    return LLMSelection(
-        primary.provider,
-        primary.model,
-        primary.base_url,
-        primary.api_key,
-        primary.key_source,
-        fallback,
-    )
+    return replace(primary, fallback=fallback)
 
 
 def _select_one(
@@ -162,6 +165,15 @@ def _select_one(
         url = configured_url if chosen == "openai_compatible" else None
     else:
         url = _checked_base_url(base_url) or configured_url
+    egress = None
+    if url and url != configured_url and not is_configured_url(url, settings):
+        egress = caller_url_policy(settings)
+        try:
+            egress.check_url(url)
+        except EgressRefusedError as exc:
+            raise ProviderConfigError(str(exc)) from exc
+        if not egress.enforced:
+            egress = None
     if chosen == "openai_compatible" and not url:
         raise ProviderConfigError("openai_compatible needs a base URL (LLM_BASE_URL)")
     # The server's own key goes only to the endpoint the server was configured with; a
@@ -187,6 +199,7 @@ def _select_one(
         url,
         SecretStr(key),
         source,
+        egress=egress,
     )
 
 
@@ -242,19 +255,27 @@ def make_chat_model(selection: LLMSelection, *, timeout_s: float = 60.0) -> Base
     import openai
     from langchain_openai import ChatOpenAI
 
+    # A client of its own (closed after the call by call_with_fallback), not ChatOpenAI's
+    # process-wide cached one: a cached async client is bound to the event loop it first
+    # ran in, and would carry one caller's provider cookies into another caller's requests.
+    # A URL the caller chose gets a client that checks every address it connects to.
+    if selection.egress is not None:
+        clients: dict[str, Any] = {
+            "http_async_client": guarded_async_client(selection.egress, timeout_s=timeout_s),
+            "http_client": refusing_sync_client(),
+        }
+    else:
+        clients = {"http_async_client": openai.DefaultAsyncHttpxClient(timeout=timeout_s)}
     return ChatOpenAI(
         model=selection.model,
         api_key=selection.api_key,
         base_url=selection.base_url,
         timeout=timeout_s,
-        # A client of its own (closed after the call by call_with_fallback), not ChatOpenAI's
-        # process-wide cached one: a cached async client is bound to the event loop it first
-        # ran in, and would carry one caller's provider cookies into another caller's requests.
-        http_async_client=openai.DefaultAsyncHttpxClient(timeout=timeout_s),
         max_retries=1,
         temperature=0,
         # Chat Completions is what vLLM, Ollama and other compatible servers implement.
         use_responses_api=False,
+        **clients,
     )
 
 

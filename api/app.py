@@ -14,9 +14,12 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import metrics
+from api.docs import install_docs
 from api.errors import choose_request_id, install_error_handlers
 from api.foreground import ForegroundFirstMiddleware
 from api.limits import BodySizeLimitMiddleware
+from api.methods import MethodMap, PagesOrMethodNotAllowed, WrongMethodOnLiteralPath
+from api.openapi import install_openapi
 from api.routes import account, chat, health, optimizer, tools
 from api.runtime import ChatRuntime
 from core.db import create_pool, database_url
@@ -76,10 +79,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Grounded deployment plans for AI workloads.",
         lifespan=lifespan,
+        # Served by api.docs from packaged files: the defaults load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.chat = ChatRuntime(settings)
     install_error_handlers(app)
+    methods = MethodMap(app.openapi)
+    # Inside CORS, so that a preflight OPTIONS is answered by CORS first.
+    app.add_middleware(WrongMethodOnLiteralPath, methods=methods)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -109,7 +118,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chat.router)
     app.include_router(account.router)
     app.include_router(metrics.router)
-    app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
+    install_docs(app)
+    install_openapi(app)
+    pages = StaticFiles(directory=STATIC_DIR, html=True)
+    app.mount("/", PagesOrMethodNotAllowed(methods, pages), name="static")
     return app
 
 

@@ -55,12 +55,18 @@ async def get_thread(
 async def list_threads(
     pool: AsyncConnectionPool[Any], user_id: str, limit: int, offset: int
 ) -> list[dict[str, Any]]:
-    """Return a page of the caller's chats, most recently active first."""
+    """Return a page of the caller's chats that have a message, most recently active first.
+
+    A chat made by ``POST /chat/start`` and never written to is not listed: a page that opens
+    a chat on every visit would otherwise fill the list with empty "New chat" entries.
+    """
     async with as_user(pool, user_id) as conn:
         rows = await (
             await conn.execute(
-                f"select {_COLUMNS} from chat.threads"
+                f"select {_COLUMNS} from chat.threads t"
                 " where user_id = %s and deleted_at is null"
+                " and exists (select 1 from chat.runs r"
+                " where r.thread_id = t.id and r.user_id = t.user_id)"
                 " order by updated_at desc, id desc limit %s offset %s",
                 (user_id, limit, offset),
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Request
 from psycopg_pool import AsyncConnectionPool
 
 from api.auth import LOCAL_USER, AuthError, User
@@ -13,6 +13,7 @@ from api.errors import request_id
 from api.limits import RateLimiter
 from api.runtime import ChatRuntime
 from api.vault import PROVIDERS, VaultCorruptError
+from core.egress import EgressRefusedError, caller_url_policy, is_configured_url
 from core.settings import Settings
 from graph.context import Context
 
@@ -92,8 +93,8 @@ async def rate_limited_user(user: CurrentUser, runtime: Runtime) -> User:
 LimitedUser = Annotated[User, Depends(rate_limited_user)]
 
 
-def _header(request: Request, name: str, limit: int) -> str | None:
-    value = request.headers.get(name, "").strip()
+def _header(raw: str | None, name: str, limit: int) -> str | None:
+    value = (raw or "").strip()
     if not value:
         return None
     if len(value) > limit:
@@ -102,24 +103,79 @@ def _header(request: Request, name: str, limit: int) -> str | None:
     return value
 
 
-async def run_context(request: Request, user: LimitedUser, runtime: Runtime) -> Context:
+# Documented as header parameters; read and bounded by run_context itself (a too-long value
+# is a 422 that never echoes it: it may be a key). HTTP header values are ASCII text.
+_ASCII = {"pattern": "^[\\x20-\\x7e]*$"}
+LlmApiKey = Annotated[
+    str | None,
+    Header(
+        alias="X-LLM-API-Key",
+        description="Your provider key for this request only (never stored; 512 chars max).",
+        json_schema_extra=_ASCII,
+    ),
+]
+LlmProvider = Annotated[
+    str | None,
+    Header(
+        alias="X-LLM-Provider",
+        description="The LLM provider for this request.",
+        json_schema_extra={"enum": list(_LLM_PROVIDERS)},
+    ),
+]
+LlmBaseUrl = Annotated[
+    str | None,
+    Header(
+        alias="X-LLM-Base-URL",
+        description="An OpenAI-compatible endpoint (vLLM, Ollama /v1). Outside development "
+        "its host must be on LLM_BASE_URL_ALLOWED_HOSTS; the server's own key is never sent "
+        "to it.",
+        json_schema_extra=_ASCII,
+    ),
+]
+LlmModel = Annotated[
+    str | None,
+    Header(
+        alias="X-LLM-Model",
+        description="The model name at the provider.",
+        json_schema_extra=_ASCII,
+    ),
+]
+
+
+async def run_context(
+    request: Request,
+    user: LimitedUser,
+    runtime: Runtime,
+    x_llm_api_key: LlmApiKey = None,
+    x_llm_provider: LlmProvider = None,
+    x_llm_base_url: LlmBaseUrl = None,
+    x_llm_model: LlmModel = None,
+) -> Context:
     """Build the run's context from the BYOK headers, else the caller's vaulted key.
 
     The key lives only in this context for this run: never stored, never logged, never
     in ``configurable`` or state (LangGraph checkpoints those).
 
     Raises:
-        HTTPException: 422 for an unknown provider or a malformed base URL.
+        HTTPException: 422 for an unknown provider, a malformed base URL, or (outside
+            development) a base URL whose host or addresses LLM_BASE_URL_ALLOWED_HOSTS
+            does not admit.
 
     """
-    api_key = _header(request, "x-llm-api-key", 512)
-    provider = _header(request, "x-llm-provider", 40)
-    base_url = _header(request, "x-llm-base-url", 500)
-    model = _header(request, "x-llm-model", 200)
+    api_key = _header(x_llm_api_key, "X-LLM-API-Key", 512)
+    provider = _header(x_llm_provider, "X-LLM-Provider", 40)
+    base_url = _header(x_llm_base_url, "X-LLM-Base-URL", 500)
+    model = _header(x_llm_model, "X-LLM-Model", 200)
     if provider is not None and provider not in _LLM_PROVIDERS:
         raise HTTPException(422, f"X-LLM-Provider must be one of {', '.join(_LLM_PROVIDERS)}")
     if base_url is not None and not base_url.startswith(("http://", "https://")):
         raise HTTPException(422, "X-LLM-Base-URL must be an http(s) URL")
+    if base_url is not None and not is_configured_url(base_url, runtime.settings):
+        # Checked here for a clear 422 before any run; checked again at each connection.
+        try:
+            await caller_url_policy(runtime.settings).check_url_resolves(base_url)
+        except EgressRefusedError as exc:
+            raise HTTPException(422, f"X-LLM-Base-URL refused: {exc}") from exc
     vaulted = None
     wanted = provider or runtime.settings.llm_provider
     if api_key is None and wanted in PROVIDERS and runtime.vault.configured:

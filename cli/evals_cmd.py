@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.llm import PROVIDERS, select_llm
+from cli.login import load_access_token
 from core.db import connect, create_pool, database_url
 from core.embeddings import get_embedder
 from core.ingest import catalogs_empty, ingest
@@ -33,7 +34,9 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Run the eval scenarios, write report.md, results.json and plots, and exit "
         "1 when a gated metric is under its threshold.",
     )
-    parser.add_argument("--provider", choices=PROVIDERS, default="offline")
+    parser.add_argument(
+        "--provider", choices=PROVIDERS, default="offline", help="LLM provider (default offline)"
+    )
     parser.add_argument("--model", default=None, help="model name for the provider")
     parser.add_argument("--base-url", default=None, help="openai_compatible endpoint")
     parser.add_argument(
@@ -50,15 +53,27 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--repeat", type=int, default=1, help="run every scenario N times")
     parser.add_argument("--concurrency", type=int, default=4, help="conversations at once")
-    parser.add_argument("--via-api", action="store_true", help="drive the HTTP chat API instead")
-    parser.add_argument("--api-url", default="http://127.0.0.1:8000")
+    parser.add_argument(
+        "--via-api",
+        action="store_true",
+        help="drive a running server's chat API instead (with the token of stack8s login, if any)",
+    )
+    parser.add_argument(
+        "--api-url",
+        default="http://127.0.0.1:8000",
+        help="the running server --via-api talks to (default http://127.0.0.1:8000)",
+    )
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the report")
     parser.add_argument("--scenarios", default=str(SCENARIO_DIR), help="folder of scenario YAML")
-    parser.add_argument("--thresholds", default=str(THRESHOLDS_PATH))
+    parser.add_argument(
+        "--thresholds",
+        default=str(THRESHOLDS_PATH),
+        help="TOML of the metric gates the run must pass (default evals/thresholds.toml)",
+    )
     parser.add_argument(
         "--no-compression-ab", action="store_true", help="skip the optimizer on/off A/B"
     )
-    parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--no-plots", action="store_true", help="write no plot images")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(handler=cmd_eval)
     return parser
@@ -84,6 +99,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         concurrency=args.concurrency,
         via_api=args.via_api,
         api_url=args.api_url,
+        api_token=load_access_token() if args.via_api else None,
         out_dir=Path(args.out),
         scenario_dir=Path(args.scenarios),
         thresholds_path=Path(args.thresholds),

@@ -136,10 +136,17 @@ def cmd_login(settings: Settings, args: argparse.Namespace) -> int:
 
 def add_login_parser(sub: Any) -> None:
     """Add ``stack8s login`` to the CLI's subcommands."""
-    parser = sub.add_parser("login", help="sign in to Supabase and save an access token")
-    parser.add_argument("--email", required=True)
+    parser = sub.add_parser(
+        "login",
+        help="sign in to Supabase and save an access token",
+        description="Sign in with a password (asked for) or a magic-link token, and save the "
+        "access token that eval --via-api and the Python client (client.Stack8sClient) send.",
+    )
+    parser.add_argument("--email", required=True, help="the account's email")
     parser.add_argument("--magic-link-token", default=None, help="token from the sign-in email")
     parser.add_argument("--supabase-url", default=None, help="default: SUPABASE_URL")
     parser.add_argument("--anon-key", default=None, help="default: SUPABASE_ANON_KEY")
-    parser.add_argument("--credentials", default=str(DEFAULT_CREDENTIALS))
+    parser.add_argument(
+        "--credentials", default=str(DEFAULT_CREDENTIALS), help="where the token is saved"
+    )
     parser.set_defaults(handler=cmd_login)

@@ -1,4 +1,4 @@
-"""The ``stack8s`` command: serve, migrate, ingest, plan."""
+"""The ``stack8s`` command line: serve, migrate, ingest, plan, login, eval, prune."""
 
 from __future__ import annotations
 
@@ -30,6 +30,12 @@ from core.migrate import MigrationError, apply_migrations
 from core.settings import Settings, get_settings
 
 logger = logging.getLogger("stack8s")
+
+DESCRIPTION = "Stack8s turns a chat about an AI workload into a grounded deployment plan."
+EPILOG = """\
+"stack8s serve" listens on http://127.0.0.1:8000 (HOST and PORT change it): the chat page
+is at /, the API docs at /docs. Stop it with Ctrl+C.
+Run "stack8s COMMAND --help" for a command's options."""
 
 
 def _prepare_database(settings: Settings, *, ingest_when_empty: bool) -> str:
@@ -112,11 +118,24 @@ def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
     from agents.llm import LLMError
     from cli.plan import PlanRequest, run_plan
 
+    # Each request to the model would log a line at INFO; the progress lines say enough.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if args.via_api:
+        from cli.plan_api import plan_via_api
+
+        remote = PlanRequest(
+            text=args.message,
+            thread_id=args.thread or "",
+            as_json=args.json,
+            provider=args.provider,
+            model=args.model,
+            base_url=args.base_url,
+            api_key_env=args.api_key_env,
+        )
+        return plan_via_api(args.api_url, remote, args.thread, out=sys.stdout, err=sys.stderr)
     # The answer owns stdout (so that --json pipes cleanly); set-up chatter goes to stderr.
     with contextlib.redirect_stdout(sys.stderr):
         url = _prepare_database(settings, ingest_when_empty=True)
-    # Each request to the model would log a line at INFO; the progress lines say enough.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     request = PlanRequest(
         text=args.message,
         thread_id=args.thread or str(uuid.uuid4()),
@@ -135,24 +154,51 @@ def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Describe the command line."""
-    parser = argparse.ArgumentParser(prog="stack8s", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="stack8s",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
 
-    serve = sub.add_parser("serve", help="migrate, ingest when empty, serve API + chat page")
-    serve.add_argument("--host", default=None)
-    serve.add_argument("--port", type=int, default=None)
+    serve = sub.add_parser(
+        "serve",
+        help="migrate, ingest when empty, serve API + chat page",
+        description="Start Postgres (embedded unless DATABASE_URL is set), apply migrations, "
+        "load the catalogs on first start, then serve the API, the chat page at / and the API "
+        "docs at /docs on HOST:PORT (default 127.0.0.1:8000). Stop with Ctrl+C or SIGTERM; "
+        "the embedded Postgres stops with it.",
+    )
+    serve.add_argument("--host", default=None, help="address to listen on (default: HOST)")
+    serve.add_argument("--port", type=int, default=None, help="port (default: PORT, 8000)")
     serve.set_defaults(handler=cmd_serve)
 
-    migrate = sub.add_parser("migrate", help="apply pending SQL migrations")
+    migrate = sub.add_parser(
+        "migrate",
+        help="apply pending SQL migrations",
+        description="Apply the SQL migrations not yet applied, in order.",
+    )
     migrate.set_defaults(handler=cmd_migrate)
 
-    ingest_cmd = sub.add_parser("ingest", help="load the catalogs (idempotent)")
+    ingest_cmd = sub.add_parser(
+        "ingest",
+        help="load the catalogs (idempotent)",
+        description="Validate the catalog CSVs (cloud instances and GPUs, Helm charts, Hub "
+        "models and their cards), load them into Postgres and embed the model cards. Safe to "
+        "run again: unchanged rows and cached embeddings are kept.",
+    )
     ingest_cmd.add_argument("--source", default=str(DATA_DIR), help="folder of catalog CSVs")
     ingest_cmd.add_argument("--cards", default=None, help="folder of <org>/<name>/README.md")
     ingest_cmd.add_argument("--quiet", action="store_true", help="no progress bars")
     ingest_cmd.set_defaults(handler=cmd_ingest)
 
-    plan = sub.add_parser("plan", help="plan a deployment from a message (streams progress)")
+    plan = sub.add_parser(
+        "plan",
+        help="plan a deployment from a message (streams progress)",
+        description="Plan a deployment from one message, printing progress as the agents "
+        "work, then the plan (or the questions they need answered).",
+    )
     plan.add_argument("message", help='what to deploy, e.g. "Serve Llama 3.1 8B to 20 users"')
     plan.add_argument("--thread", default=None, help="continue this conversation (thread id)")
     plan.add_argument("--json", action="store_true", help="print the DeploymentPlan as JSON")
@@ -161,6 +207,16 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint (…/v1)")
     plan.add_argument(
         "--api-key-env", default=None, help="environment variable that holds your LLM key"
+    )
+    plan.add_argument(
+        "--via-api",
+        action="store_true",
+        help="ask a running server (--api-url) instead of running the agents here",
+    )
+    plan.add_argument(
+        "--api-url",
+        default="http://127.0.0.1:8000",
+        help="the server --via-api talks to (default http://127.0.0.1:8000)",
     )
     plan.set_defaults(handler=cmd_plan)
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,6 +66,10 @@ class Settings(BaseSettings):
     allow_env_provider_keys: bool = False
     # A request with no key of its own: plan offline, or refuse with a clear error.
     llm_without_key: Literal["offline", "error"] = "offline"
+    # Hosts a caller may point X-LLM-Base-URL at outside development (core.egress): names,
+    # .domain suffixes, addresses or networks. Non-public addresses need an address entry.
+    # A JSON list or comma-separated.
+    llm_base_url_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Auth.
     auth_enabled: bool = False
@@ -93,6 +98,24 @@ class Settings(BaseSettings):
         if self.db_prepared_statements == "auto":
             return self.embedded_database
         return self.db_prepared_statements == "on"
+
+    @field_validator("llm_base_url_allowed_hosts", mode="before")
+    @classmethod
+    def _list_from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    @field_validator("llm_base_url_allowed_hosts")
+    @classmethod
+    def _valid_allow_list(cls, value: list[str]) -> list[str]:
+        from core.egress import EgressPolicy  # core.egress reads Settings: import late
+
+        EgressPolicy.from_entries(value, enforced=True)
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

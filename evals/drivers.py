@@ -18,11 +18,10 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.runnables import RunnableConfig
 
+from client import AsyncStack8sClient, Stack8sError
 from evals.metrics import TurnOutput
 from graph.context import Context
 
-API_START = "/api/v1/chat/start"
-API_MESSAGE = "/api/v1/chat/message"
 _QUESTION_LINE = re.compile(r"^\s*\d+[.)]\s+(.+\S)\s*$", re.MULTILINE)
 DECISIONS = {"clarification": "clarify", "deployment_plan": "plan"}
 
@@ -125,23 +124,25 @@ def questions_from_text(text: str) -> list[str]:
 
 
 class ApiDriver:
-    """Run turns through the HTTP chat API (AUTH_ENABLED=false), as documented.
+    """Run turns through the HTTP chat API, with the project's client (``client``).
 
     ``POST /api/v1/chat/start`` → ``{conversation_id}``; ``POST /api/v1/chat/message`` with
-    ``{conversation_id, message}`` → ``{conversation_id, response, response_type, spec,
-    deployment_plan}`` where ``response_type`` is clarification, deployment_plan or error.
+    ``{conversation_id, message}`` → ``{conversation_id, run_id, response, response_type,
+    spec, deployment_plan}`` where ``response_type`` is clarification, deployment_plan or
+    error. ``token`` is needed when the server has auth on (``stack8s login`` saves one).
     """
 
     def __init__(
         self,
         base_url: str,
         *,
-        client: httpx.AsyncClient | None = None,
+        token: str | None = None,
         timeout_s: float = 180.0,
-        headers: dict[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.client = client or httpx.AsyncClient(timeout=timeout_s, headers=headers)
+        self.client = AsyncStack8sClient(
+            base_url, token=token, timeout_s=timeout_s, transport=transport
+        )
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
@@ -151,40 +152,29 @@ class ApiDriver:
         """Open a conversation.
 
         Raises:
-            httpx.HTTPError: If the API is unreachable or refuses.
-            ValueError: If the answer carries no conversation id.
+            httpx.HTTPError: If the API is unreachable.
+            Stack8sError: If the API refuses.
 
         """
-        response = await self.client.post(self.base_url + API_START, json={})
-        response.raise_for_status()
-        conversation_id = response.json().get("conversation_id")
-        if not conversation_id:
-            raise ValueError("chat/start answered without a conversation_id")
-        return str(conversation_id)
+        return await self.client.start_chat()
 
     async def send(self, conversation_id: str, text: str) -> TurnOutput:
         """Send one message; HTTP and protocol errors are recorded in the output."""
         started = perf_counter()
         try:
-            response = await self.client.post(
-                self.base_url + API_MESSAGE,
-                json={"conversation_id": conversation_id, "message": text},
-            )
-            response.raise_for_status()
-            body = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
+            turn = await self.client.send_message(text, conversation_id)
+        except (httpx.HTTPError, Stack8sError, ValueError, KeyError) as exc:
             return TurnOutput(decision=None, latency_s=perf_counter() - started, error=_error(exc))
         latency = perf_counter() - started
-        kind = body.get("response_type")
-        decision = DECISIONS.get(kind or "")
-        answer = str(body.get("response") or "")
+        decision = DECISIONS.get(turn.response_type)
+        answer = turn.response
         return TurnOutput(
             decision=decision,
             questions=questions_from_text(answer) if decision == "clarify" else [],
-            spec=body.get("spec"),
-            plan=body.get("deployment_plan") if decision == "plan" else None,
+            spec=turn.spec,
+            plan=turn.deployment_plan if decision == "plan" else None,
             trajectory=None,
             response=answer,
             latency_s=latency,
-            error=None if decision else f"response_type {kind!r}: {answer[:300]}",
+            error=None if decision else f"response_type {turn.response_type!r}: {answer[:300]}",
         )

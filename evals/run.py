@@ -53,6 +53,8 @@ class EvalConfig:
     concurrency: int = 4
     via_api: bool = False
     api_url: str = "http://127.0.0.1:8000"
+    # A Supabase access token for a server with auth on (--via-api); never written out.
+    api_token: str | None = field(default=None, repr=False)
     out_dir: Path = Path("evals/out")
     scenario_dir: Path = SCENARIO_DIR
     thresholds_path: Path = THRESHOLDS_PATH
@@ -257,7 +259,7 @@ async def run_eval(config: EvalConfig, resources: Resources | None = None) -> Ev
     runs: list[ScenarioRun] = []
     ab: dict[str, Any] = {"available": False, "reason": "not run (--no-compression-ab)"}
     if config.via_api:
-        api = ApiDriver(config.api_url)
+        api = ApiDriver(config.api_url, token=config.api_token)
         try:
             warm = await api.send(await api.start(), WARM_UP_MESSAGE)
             if warm.error:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Response
+from pydantic import BaseModel, Field
 
 from api.auth import LOCAL_NOTICE
 from api.deps import CurrentUser, LimitedUser, Runtime
+from api.openapi import errors
 from api.runtime import ChatRuntime
 from api.schemas import KeyCreate, KeyPublic, UserPublic
 
@@ -16,7 +18,17 @@ router = APIRouter(prefix="/api/v1", tags=["account"])
 Provider = Annotated[Literal["openai", "openai_compatible"], Path(description="LLM provider.")]
 
 
-@router.get("/auth/config")
+class AuthConfigPublic(BaseModel):
+    """What a browser needs to sign in."""
+
+    auth_enabled: bool = Field(description="False: no sign-in; every caller is the local user.")
+    supabase_url: str | None = Field(description="The Supabase project URL (auth on only).")
+    supabase_anon_key: str | None = Field(
+        description="The project's public anon key (auth on only)."
+    )
+
+
+@router.get("/auth/config", response_model=AuthConfigPublic)
 async def auth_config(runtime: Runtime) -> dict[str, Any]:
     """Return what a browser needs to sign in: the project URL and its public anon key."""
     settings = runtime.settings
@@ -28,7 +40,7 @@ async def auth_config(runtime: Runtime) -> dict[str, Any]:
     }
 
 
-@router.get("/me", response_model=UserPublic)
+@router.get("/me", response_model=UserPublic, responses=errors(401))
 async def me(user: CurrentUser, runtime: Runtime) -> UserPublic:
     """Say who the caller is; with auth off, carry the notice the page shows."""
     return UserPublic(
@@ -47,7 +59,7 @@ def _vault_pool(runtime: ChatRuntime) -> Any:
     return runtime.pool
 
 
-@router.put("/keys/{provider}", response_model=KeyPublic)
+@router.put("/keys/{provider}", response_model=KeyPublic, responses=errors(400, 401, 413, 429, 503))
 async def put_key(
     provider: Provider, body: KeyCreate, user: LimitedUser, runtime: Runtime
 ) -> KeyPublic:
@@ -62,7 +74,7 @@ async def put_key(
     )
 
 
-@router.get("/keys/{provider}", response_model=KeyPublic)
+@router.get("/keys/{provider}", response_model=KeyPublic, responses=errors(401, 429, 503))
 async def get_key(provider: Provider, user: LimitedUser, runtime: Runtime) -> KeyPublic:
     """Say whether the caller has a key for ``provider``, showing only its last four."""
     found = await runtime.vault.describe(_vault_pool(runtime), user.id, provider)
@@ -77,7 +89,12 @@ async def get_key(provider: Provider, user: LimitedUser, runtime: Runtime) -> Ke
     )
 
 
-@router.delete("/keys/{provider}", status_code=204, response_class=Response)
+@router.delete(
+    "/keys/{provider}",
+    status_code=204,
+    response_class=Response,
+    responses=errors(401, 404, 429, 503),
+)
 async def delete_key(provider: Provider, user: LimitedUser, runtime: Runtime) -> Response:
     """Remove the caller's key for ``provider``."""
     if not await runtime.vault.delete(_vault_pool(runtime), user.id, provider):

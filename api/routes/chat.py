@@ -20,6 +20,7 @@ from sse_starlette import EventSourceResponse
 from api import chat_store
 from api.deps import LimitedUser, RunContext, Runtime
 from api.foreground import step_aside
+from api.openapi import errors
 from api.runtime import ChatRuntime
 from api.schemas import (
     MAX_MESSAGE_BYTES,
@@ -48,13 +49,51 @@ _GREETING = "Conversation started. Tell me about the AI workload you want to dep
 _NOT_FOUND = "no such chat"
 _NOTHING_TO_RESUME = "the last turn of this chat is complete; there is nothing to resume"
 _BUSY = "this chat is still answering the previous message; wait for it or rejoin its stream"
-_STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE when asked."},
-    404: {"description": "No such chat."},
-    409: {"description": "A run of this chat is in progress."},
-    413: {"description": "The message is over 16 KB."},
-    429: {"description": "Rate limited; see Retry-After."},
+_SSE_DESCRIPTION = (
+    "Server-sent events, each with `event`, `id` (the run's sequence number: send it back as "
+    "Last-Event-ID to rejoin) and JSON `data`. In order: `metadata` {run_id, thread_id}; "
+    "then any of `status` {node, state}, `optimizer` (the optimizer's report), `tool` "
+    "{name, ...}, `token` {node, text}; then one of `clarification` {text, questions, "
+    "spec}, `plan` {text, plan, spec} or `error` {code, message, run_id}; last `end` "
+    "{status, response_type}. A comment line keeps the connection open every 15 s."
+)
+_EVENT_NAMES = [
+    "metadata", "status", "optimizer", "tool", "token", "clarification", "plan", "error", "end"
+]  # fmt: skip
+# One event of the stream, as OpenAPI tools (and Schemathesis) read an event stream.
+_SSE_EVENT = {
+    "type": "object",
+    "description": _SSE_DESCRIPTION,
+    "required": ["event", "data", "id"],
+    "properties": {
+        "event": {"type": "string", "enum": _EVENT_NAMES, "description": "The event's name."},
+        "id": {"type": "string", "pattern": "^[0-9]+$", "description": "Sequence number."},
+        "retry": {"type": "integer", "description": "Reconnect delay, ms (on metadata)."},
+        "data": {
+            "type": "string",
+            "description": "The event's JSON object.",
+            "contentMediaType": "application/json",
+            "contentSchema": {"type": "object"},
+        },
+    },
 }
+_SSE_CONTENT = {
+    "text/event-stream": {
+        "schema": _SSE_EVENT,
+        "example": 'event: metadata\nid: 1\ndata: {"run_id":"..."}\n\n',
+    }
+}
+# Every chat route needs a signed-in caller (401 with auth on) within their rate (429).
+_CALLER = (401, 429, 503)
+_STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": _SSE_CONTENT,
+        "description": "JSON; or, with `Accept: text/event-stream`, the run's events. "
+        + _SSE_DESCRIPTION,
+    },
+    **errors(*_CALLER, 404, 409, 413),
+}
+_MESSAGE_RESPONSES = {**_STREAM_RESPONSES, **errors(400)}
 
 
 def _public(row: dict[str, Any]) -> ChatPublic:
@@ -84,14 +123,14 @@ async def _runs(runtime: ChatRuntime) -> RunManager:
     return await runtime.runs()
 
 
-@router.post("/chat/start", response_model=ChatStarted)
+@router.post("/chat/start", response_model=ChatStarted, responses=errors(*_CALLER, 413))
 async def start_chat(user: LimitedUser, runtime: Runtime) -> ChatStarted:
     """Start a new, empty chat."""
     row = await chat_store.create_thread(_pool(runtime), user.id)
     return ChatStarted(conversation_id=str(row["id"]), message=_GREETING)
 
 
-@router.post("/chat/message", response_model=ChatTurnPublic, responses=_STREAM_RESPONSES)
+@router.post("/chat/message", response_model=ChatTurnPublic, responses=_MESSAGE_RESPONSES)
 async def post_message(
     body: MessageCreate,
     request: Request,
@@ -142,7 +181,7 @@ async def _answer(
 @router.post(
     "/chat/{conversation_id}/resume",
     response_model=ChatTurnPublic,
-    responses={**_STREAM_RESPONSES, 409: {"description": "Busy, or nothing to resume."}},
+    responses=_STREAM_RESPONSES,
 )
 async def resume_chat(
     conversation_id: str,
@@ -170,7 +209,7 @@ async def resume_chat(
     return await _answer(request, runs, user.id, thread_id, started)
 
 
-@router.get("/chats", response_model=ChatList)
+@router.get("/chats", response_model=ChatList, responses=errors(*_CALLER))
 async def list_chats(
     user: LimitedUser,
     runtime: Runtime,
@@ -185,7 +224,7 @@ async def list_chats(
     )
 
 
-@router.get("/chat/{conversation_id}", response_model=ChatDetail)
+@router.get("/chat/{conversation_id}", response_model=ChatDetail, responses=errors(*_CALLER, 404))
 async def get_chat(conversation_id: str, user: LimitedUser, runtime: Runtime) -> ChatDetail:
     """Return a chat's messages, its latest spec and plan, and any run in progress."""
     thread_id = _thread_id(conversation_id)
@@ -212,7 +251,11 @@ async def get_chat(conversation_id: str, user: LimitedUser, runtime: Runtime) ->
     )
 
 
-@router.patch("/chat/{conversation_id}", response_model=ChatPublic)
+@router.patch(
+    "/chat/{conversation_id}",
+    response_model=ChatPublic,
+    responses=errors(*_CALLER, 400, 404, 413),
+)
 async def rename_chat(
     conversation_id: str, body: ChatRename, user: LimitedUser, runtime: Runtime
 ) -> ChatPublic:
@@ -225,7 +268,12 @@ async def rename_chat(
     return _public(row)
 
 
-@router.delete("/chat/{conversation_id}", status_code=204, response_class=Response)
+@router.delete(
+    "/chat/{conversation_id}",
+    status_code=204,
+    response_class=Response,
+    responses=errors(*_CALLER, 404, 409),
+)
 async def delete_chat(conversation_id: str, user: LimitedUser, runtime: Runtime) -> Response:
     """Delete a chat, its runs and events, and its LangGraph checkpoints."""
     thread_id = _thread_id(conversation_id)
@@ -242,14 +290,23 @@ async def delete_chat(conversation_id: str, user: LimitedUser, runtime: Runtime)
 @router.get(
     "/chat/{conversation_id}/runs/{run_id}/stream",
     response_class=EventSourceResponse,
-    responses={404: {"description": "No such run in this chat."}},
+    responses={
+        200: {"content": _SSE_CONTENT, "description": _SSE_DESCRIPTION},
+        **errors(*_CALLER, 404),
+    },
 )
 async def rejoin_run(
     conversation_id: str,
     run_id: str,
     user: LimitedUser,
     runtime: Runtime,
-    last_event_id: Annotated[str | None, Header()] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            description="The last event id seen; events after it are replayed first.",
+            json_schema_extra={"pattern": "^[0-9]*$"},
+        ),
+    ] = None,
 ) -> EventSourceResponse:
     """Rejoin a run: replay the events after ``Last-Event-ID``, then continue live."""
     thread_id = _thread_id(conversation_id)

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agents.vocabulary import field_reader, load_vocabulary
 from api.deps import AppSettings, Pool
+from api.openapi import errors
 from core.embeddings import EmbeddingError, get_embedder
 from tools.optimizer import OptimizerReport, build_nli, optimize_messages
 from tools.optimizer.messages import to_turn
@@ -91,7 +92,7 @@ class OptimizeResponse(BaseModel):
     report: OptimizerReport
 
 
-@router.post("/analyze", response_model=OptimizeResponse)
+@router.post("/analyze", response_model=OptimizeResponse, responses=errors(400, 413, 503))
 async def analyze(body: OptimizeRequest, pool: Pool, settings: AppSettings) -> OptimizeResponse:
     """Compress the conversation to the budget and report every decision."""
     embedder = get_embedder(settings)

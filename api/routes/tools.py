@@ -9,10 +9,13 @@ the caller must be signed in, and every call takes from their rate budget.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
+from pydantic import ConfigDict, Field, model_validator
 
 from api.deps import AppSettings, Pool, rate_limited_user
+from api.openapi import errors
 from core.embeddings import EmbeddingError, get_embedder
 from tools.compute import ComputeQuery, ComputeSearchResult, search_instances
 from tools.compute_fit import SizingQuery, UnknownModelError, size_workload
@@ -27,20 +30,94 @@ logger = logging.getLogger(__name__)
 # Signed-in callers only when auth is on (the local endpoint shows this host's cluster), and
 # within the rate budget: the hf search embeds on the CPU.
 router = APIRouter(
-    prefix="/api/v1/tools", tags=["tools"], dependencies=[Depends(rate_limited_user)]
+    prefix="/api/v1/tools",
+    tags=["tools"],
+    dependencies=[Depends(rate_limited_user)],
+    responses=errors(401, 429),
 )
+# A search reads the catalogs (503 when the database is down) and takes a JSON body.
+_SEARCH = errors(400, 413, 503)
 
 
 class ComputeSearchRequest(ComputeQuery):
-    """Instance filters, and optionally a model to size (see ``ComputeQuery``)."""
+    """Instance filters, and optionally a model to size (see ``ComputeQuery``).
+
+    ``provider`` and ``region`` are the original API's one-value filters, kept so that
+    scripts written against it still work; each joins its list (``providers``, ``regions``).
+    """
+
+    # The original API's documented request, shown in /docs as the example.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "gpu_needed": True,
+                    "min_vram_gb": 40,
+                    "max_price_monthly": 5000,
+                    "provider": "aws",
+                    "region": "us-east-1",
+                    "min_vcpu": 16,
+                    "min_ram_gb": 64,
+                    "top_k": 10,
+                }
+            ]
+        }
+    )
+
+    provider: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="One provider, as the original API took it; joins `providers`.",
+    )
+    region: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="One region, as the original API took it; joins `regions`.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _singular_joins_list(cls, data: Any) -> Any:
+        # Merged before validation so the lists' own rules (lower case, NUL, length) apply.
+        if not isinstance(data, dict):
+            return data
+        merged = dict(data)
+        for one, many in (("provider", "providers"), ("region", "regions")):
+            value = merged.get(one)
+            if isinstance(value, str) and value.strip():
+                existing = merged.get(many)
+                if existing is None:
+                    merged[many] = [value]
+                elif isinstance(existing, list):
+                    merged[many] = [*existing, value]
+                elif isinstance(existing, str):
+                    merged[many] = [existing, value]
+        return merged
 
 
 class ChartSearchRequest(ChartSearchArgs):
     """A chart name or purpose, and how many charts to return."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"query": "mlflow", "top_k": 15}]})
+
 
 class HfSearchRequest(ModelSearchArgs):
     """What the model should do, with optional task, licence and VRAM filters."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "query": "stable diffusion image generation",
+                    "pipeline_tag": "text-to-image",
+                    "license_filter": ["apache-2.0", "mit"],
+                    "top_k": 5,
+                }
+            ]
+        }
+    )
 
 
 class SizingRequest(SizingQuery):
@@ -54,7 +131,9 @@ def _unprocessable(exc: ValueError) -> HTTPException:
     return HTTPException(status_code=status, detail=str(exc))
 
 
-@router.post("/compute/search", response_model=ComputeSearchResult)
+@router.post(
+    "/compute/search", response_model=ComputeSearchResult, responses={**_SEARCH, **errors(404)}
+)
 async def compute_search(body: ComputeSearchRequest, pool: Pool) -> ComputeSearchResult:
     """Rank the cheapest instances that pass the filters; count the rejected by reason."""
     async with pool.connection() as conn:
@@ -64,7 +143,7 @@ async def compute_search(body: ComputeSearchRequest, pool: Pool) -> ComputeSearc
             raise _unprocessable(exc) from exc
 
 
-@router.post("/k8s/search", response_model=ChartSearchResult)
+@router.post("/k8s/search", response_model=ChartSearchResult, responses=_SEARCH)
 async def k8s_search(body: ChartSearchRequest, pool: Pool) -> ChartSearchResult:
     """Rank Helm charts by name match, text match and publisher."""
     async with pool.connection() as conn:
@@ -74,7 +153,7 @@ async def k8s_search(body: ChartSearchRequest, pool: Pool) -> ChartSearchResult:
             raise _unprocessable(exc) from exc
 
 
-@router.post("/hf/search", response_model=HfSearchResult)
+@router.post("/hf/search", response_model=HfSearchResult, responses=_SEARCH)
 async def hf_search(body: HfSearchRequest, pool: Pool, settings: AppSettings) -> HfSearchResult:
     """Find catalog models whose cards match the query (the query is embedded here)."""
     embedder = get_embedder(settings)
@@ -90,7 +169,7 @@ async def hf_search(body: HfSearchRequest, pool: Pool, settings: AppSettings) ->
             ) from exc
 
 
-@router.post("/sizing", response_model=SizingResult)
+@router.post("/sizing", response_model=SizingResult, responses={**_SEARCH, **errors(404)})
 async def sizing(body: SizingRequest, pool: Pool) -> SizingResult:
     """Size a model's VRAM: weights, KV cache, activations, overhead, TP degree."""
     async with pool.connection() as conn:

@@ -163,7 +163,11 @@ def test_message_without_conversation_id_then_a_new_chat_with_the_message_as_tit
 
 
 def test_chat_list_then_newest_first_and_paginated(api, alice):
-    ids = [_new_chat(api, alice) for _ in range(5)]
+    ids = []
+    for n in range(5):
+        chat_id = _new_chat(api, alice)
+        assert _send(api, alice, chat_id, f"I want to deploy AI number {n}").status_code == 200
+        ids.append(chat_id)
 
     page1 = httpx.get(f"{api}/api/v1/chats?limit=2", headers=alice, timeout=TIMEOUT).json()
     page2 = httpx.get(
@@ -174,6 +178,17 @@ def test_chat_list_then_newest_first_and_paginated(api, alice):
     listed = [c["conversation_id"] for c in page1["items"] + page2["items"] + last["items"]]
     assert listed == list(reversed(ids))
     assert page1["next_offset"] == 2 and last["next_offset"] is None
+
+
+def test_started_chat_without_messages_then_not_listed_until_its_first_message(api, alice):
+    empty = _new_chat(api, alice)
+    used = _new_chat(api, alice)
+
+    assert _send(api, alice, used, "Deploy Llama 3.1 8B for 5 users").status_code == 200
+
+    listed = httpx.get(f"{api}/api/v1/chats", headers=alice, timeout=TIMEOUT).json()["items"]
+    assert [c["conversation_id"] for c in listed] == [used]
+    assert httpx.get(f"{api}/api/v1/chat/{empty}", headers=alice, timeout=10).status_code == 200
 
 
 def test_rename_then_title_changes_and_list_shows_it(api, alice):

@@ -135,3 +135,38 @@ def test_plan_without_a_key_when_keys_are_required_then_clear_error_exit_2(run_c
     assert result.returncode == 2
     assert "stack8s: error: this request has no key for the openai provider" in result.stderr
     assert result.stdout == ""
+
+
+@pytest.fixture(scope="module")
+def served(pg_url, ingested):
+    from api.app import create_app
+    from core.settings import Settings
+    from tests.support.live_server import serve_asgi
+
+    with serve_asgi(create_app(Settings(database_url=pg_url, _env_file=None))) as url:
+        yield url
+
+
+def test_plan_via_api_then_server_streams_progress_and_thread_continues(run_cli, served):
+    first = run_cli("I want to deploy AI", "--via-api", "--api-url", served)
+    thread = _thread(first.stderr)
+    second = run_cli(
+        "A Llama 3.1 8B chatbot for 20 users on AWS",
+        *("--via-api", "--api-url", served, "--thread", thread, "--json"),
+    )
+
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "?" in first.stdout
+    assert "[requirements] finished" in first.stderr
+    assert second.returncode == 0, second.stderr[-3000:]
+    plan = DeploymentPlan.model_validate(json.loads(second.stdout))
+    assert all(g.provider == "aws" for g in plan.gpu_recommendations)
+    assert _thread(second.stderr) == thread
+
+
+def test_plan_via_api_unknown_thread_then_error_and_exit_2(run_cli, served):
+    unknown = "00000000-0000-0000-0000-000000000000"
+    result = run_cli("hello", "--via-api", "--api-url", served, "--thread", unknown)
+
+    assert result.returncode == 2
+    assert "no such chat" in result.stderr and "404" in result.stderr

@@ -1,10 +1,11 @@
-"""Schemathesis over the live API's OpenAPI schema: no server error, every error in the shape.
+"""Schemathesis over the live API's OpenAPI schema: the server does what the schema says.
 
 The API runs on loopback with auth off; the ``st`` command fuzzes every operation (examples,
 coverage and fuzzing phases, bounded per operation; the stateful phase runs where the
 schema lets Schemathesis link operations). Real chat and run ids are supplied so that the
-chat operations reach their logic, not only the 404 path. Checks: no 5xx, JSON bodies that
-match the documented response schemas and content types, and the error shape
+chat operations reach their logic, not only the 404 path. Checks: no 5xx; only documented
+status codes, content types and headers; bodies (and each SSE event) that match the
+documented schemas; 405 with Allow for an undocumented method; and the error shape
 (``tests/security/schemathesis_hooks.py``) on every 4xx.
 """
 
@@ -23,6 +24,18 @@ from tests.support.live_server import serve_asgi
 pytest.importorskip("schemathesis")
 
 MAX_EXAMPLES = 12
+# Every check that compares an answer with the schema: the documented status codes, content
+# types, headers and bodies, and 405 with Allow for a method the path does not serve.
+CHECKS = ",".join(
+    (
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_headers_conformance",
+        "response_schema_conformance",
+        "unsupported_method",
+    )
+)
 TIMEOUT = httpx.Timeout(60.0)
 
 
@@ -49,6 +62,9 @@ def _config(api, path):
         "[parameters]\n"
         f'"path.conversation_id" = "{chat["conversation_id"]}"\n'
         f'"path.run_id" = "{chat["run_id"]}"\n'
+        # The offline provider: a generated base URL must not send the run to the network
+        # (tests/integration/test_llm_egress_http.py covers the caller-chosen endpoints).
+        '"header.X-LLM-Provider" = "offline"\n'
         "\n[[operations]]\n"
         'include-name = "DELETE /api/v1/chat/{conversation_id}"\n'
         f'parameters = {{ "path.conversation_id" = "{doomed}" }}\n'
@@ -70,7 +86,7 @@ def test_schemathesis_over_the_openapi_schema_then_no_server_error_and_error_sha
         *(sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "--no-color"),
         *("run", f"{api}/openapi.json", "--workers", "1", "--seed", "20260101"),
         *("--phases", "examples,coverage,fuzzing,stateful"),
-        *("--checks", "not_a_server_error,response_schema_conformance,content_type_conformance"),
+        *("--checks", CHECKS),
         *("--max-examples", str(MAX_EXAMPLES), "--request-timeout", "30"),
         *("--suppress-health-check", "all", "--generation-database", "none"),
         *("--report", "junit", "--report-dir", str(tmp_path)),
@@ -82,7 +98,7 @@ def test_schemathesis_over_the_openapi_schema_then_no_server_error_and_error_sha
     }
 
     result = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=480
     )
 
     summary = result.stdout[-6000:]

@@ -8,9 +8,7 @@ from graph.context import Context
 
 
 def _api(handler):
-    return ApiDriver(
-        "http://api.test", client=httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    )
+    return ApiDriver("http://api.test", transport=httpx.MockTransport(handler))
 
 
 async def test_api_driver_then_documented_shapes_become_turn_outputs():
@@ -25,6 +23,7 @@ async def test_api_driver_then_documented_shapes_become_turn_outputs():
                 200,
                 json={
                     "conversation_id": "c1",
+                    "run_id": "r1",
                     "response_type": "clarification",
                     "spec": {"domain": None},
                     "deployment_plan": None,
@@ -35,6 +34,7 @@ async def test_api_driver_then_documented_shapes_become_turn_outputs():
             200,
             json={
                 "conversation_id": "c1",
+                "run_id": "r2",
                 "response_type": "deployment_plan",
                 "spec": {"domain": "llm"},
                 "deployment_plan": {"understanding": "x"},
@@ -63,8 +63,18 @@ async def test_api_driver_error_response_then_recorded_not_raised():
         if request.url.path.endswith("start"):
             return httpx.Response(200, json={"conversation_id": "c1"})
         if b"boom" in request.content:
-            return httpx.Response(500, json={"code": "internal"})
-        return httpx.Response(200, json={"response_type": "error", "response": "no model"})
+            return httpx.Response(
+                500, json={"code": "internal_error", "message": "oops", "request_id": "x"}
+            )
+        return httpx.Response(
+            200,
+            json={
+                "conversation_id": "c1",
+                "run_id": "r1",
+                "response_type": "error",
+                "response": "no model",
+            },
+        )
 
     driver = _api(handler)
     failed = await driver.send("c1", "boom")
