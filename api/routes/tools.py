@@ -183,7 +183,9 @@ class PerformanceRequest(PerformanceQuery):
     """A configuration (model, GPU, count, TP, precision, KV dtype, engine) and its load."""
 
 
-@router.post("/performance", response_model=PerformanceEstimate)
+@router.post(
+    "/performance", response_model=PerformanceEstimate, responses={**_SEARCH, **errors(404)}
+)
 async def performance(body: PerformanceRequest, pool: Pool) -> PerformanceEstimate:
     """Estimate TTFT, TPOT and tokens/s of a configuration; ``estimator`` names the source."""
     async with pool.connection() as conn:
