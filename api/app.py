@@ -17,7 +17,7 @@ from api import metrics
 from api.errors import choose_request_id, install_error_handlers
 from api.foreground import ForegroundFirstMiddleware
 from api.limits import BodySizeLimitMiddleware
-from api.routes import account, chat, health, optimizer, tools
+from api.routes import account, chat, export, health, optimizer, tools
 from api.runtime import ChatRuntime
 from core.db import create_pool, database_url
 from core.settings import Settings, get_settings
@@ -107,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tools.router)
     app.include_router(optimizer.router)
     app.include_router(chat.router)
+    app.include_router(export.router)
     app.include_router(account.router)
     app.include_router(metrics.router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
