@@ -235,11 +235,16 @@ def step_problems(plan: DeploymentPlan) -> list[str]:
     target = plan.deployment
     if target is None or not target.cpu_only:
         return []
-    return [
-        f"a CPU-only plan's step talks about GPUs: {step[:80]}"
-        for step in plan.deployment_steps
-        if any(word in step.lower() for word in GPU_WORDS)
-    ]
+    # Instance names may contain the words ("gpu_1x_..."); they are not about GPUs.
+    names = [n for n in (target.instance_type, target.name) if n]
+    problems = []
+    for step in plan.deployment_steps:
+        text = step
+        for name in names:
+            text = text.replace(name, "")
+        if any(word in text.lower() for word in GPU_WORDS):
+            problems.append(f"a CPU-only plan's step talks about GPUs: {step[:80]}")
+    return problems
 
 
 def cost_problems(plan: DeploymentPlan) -> list[str]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from agents.artifacts.engines import image_arches, image_for
 from agents.artifacts.hardware import compute_capability, cpu_arch
 from agents.artifacts.target import GPU_MEMORY_UTILIZATION, DeploymentTarget, k8s_name
-from agents.schemas import DeploymentPlan, GpuRecommendation, SizingSummary, WorkloadSpec
+from agents.schemas import DeploymentPlan, GpuRecommendation, WorkloadSpec
 
 # Disk to provision: three copies of the weights (download, cache, spare), at least this.
 MIN_STORAGE_GB = 100
@@ -45,6 +45,8 @@ GGUF_QUANT = "Q4_K_M"
 BF16_BYTES = 2.0
 UNSIZED_OVERHEAD = 1.2
 LLM_ENGINES = frozenset({"vLLM", "TGI", "TensorRT-LLM", "Ollama"})
+# Engines that load a model by name: no model, no files.
+MODEL_ENGINES = frozenset({"vLLM", "TGI", "TensorRT-LLM", "Ollama", "TEI"})
 # Engines that need a GPU: a CPU-only plan serves LLMs with Ollama instead.
 GPU_ONLY_ENGINES = frozenset({"vLLM", "TGI", "TensorRT-LLM"})
 
@@ -79,19 +81,19 @@ def quantization_for(precision: str | None, model_id: str | None) -> tuple[str |
     return None, model_id
 
 
-def tensor_parallel_for(sizing: SizingSummary | None, gpu: GpuRecommendation) -> int | None:
-    """Return the TP degree for the instance: the sizing's, or the smallest that holds it.
+def tensor_parallel_for(need_gb: float | None, min_tp: int, gpu: GpuRecommendation) -> int | None:
+    """Return the smallest TP degree from ``min_tp`` whose GPUs hold ``need_gb`` on the instance.
 
-    None when no power of two up to the instance's GPU count holds the sizing.
+    None when no power of two up to the instance's GPU count holds it; 1 with no need known.
     """
     count = max(1, math.floor(gpu.gpu_count))
-    if sizing is None:
+    if need_gb is None:
         return 1
     per_gpu = gpu.vram_total_gb / max(gpu.gpu_count, 1)
     for tp in (1, 2, 4, 8):
-        if tp < sizing.tensor_parallel or tp > count:
+        if tp < min_tp or tp > count:
             continue
-        if tp * per_gpu * GPU_MEMORY_UTILIZATION + 1e-6 >= sizing.total_vram_gb:
+        if tp * per_gpu * GPU_MEMORY_UTILIZATION + 1e-6 >= need_gb:
             return tp
     return None
 
@@ -180,10 +182,18 @@ def configure(
             f"no recommended model fits {gpu.instance_type}'s {gpu.vram_total_gb:g} GB of GPU "
             "memory unsized: the deployment files are withheld"
         ]
+    if model_id is None and engine in MODEL_ENGINES:
+        return None, [f"no model to serve with {engine}: the deployment files are withheld"]
     training = engine == "training stack"
     tp, gpus_used = 1, 0
     if not cpu_only:
-        fitted = tensor_parallel_for(sizing, gpu)
+        need, min_tp = (sizing.total_vram_gb, sizing.tensor_parallel) if sizing else (None, 1)
+        if sizing is None and engine in LLM_ENGINES:
+            params = next(
+                (m.params_b for m in plan.model_recommendations if m.model_id == model_id), None
+            )
+            need = unsized_need_gb(params) if params else None
+        fitted = tensor_parallel_for(need, min_tp, gpu)
         if fitted is None:
             return None, [
                 f"{gpu.instance_type} ({gpu.gpu_count:g}× {gpu.gpu_model}) cannot hold the "

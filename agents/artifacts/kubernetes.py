@@ -35,8 +35,9 @@ def resources(target: DeploymentTarget) -> dict[str, Any]:
         requests["cpu"] = f"{target.cpu:g}"
     if target.memory_gb:
         requests["memory"] = f"{math.floor(target.memory_gb)}G"
-    if not requests:
-        requests = {"cpu": "4", "memory": "16Gi"}
+    requests.setdefault("cpu", "4")
+    requests.setdefault("memory", "16Gi")
+    # Memory is capped at the request (no overcommit that ends in an OOM kill); CPU is not.
     limits: dict[str, Any] = {"memory": requests["memory"]}
     if target.gpu_count and not target.cpu_only:
         requests["nvidia.com/gpu"] = target.gpu_count
