@@ -79,7 +79,7 @@ def choose_engine(spec: WorkloadSpec) -> EngineChoice:
 
 PLATFORM_CHARTS = {
     "mlflow": ("mlflow", "tracks experiments, parameters and model versions"),
-    "monitoring": ("kube-prometheus-stack", "collects GPU and service metrics, with Grafana"),
+    "monitoring": ("kube-prometheus-stack", "collects service and node metrics, with Grafana"),
     "vector_db": ("milvus", "stores embeddings for retrieval"),
     "milvus": ("milvus", "stores embeddings for retrieval"),
     "qdrant": ("qdrant", "stores embeddings for retrieval"),

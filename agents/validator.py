@@ -16,7 +16,7 @@ import yaml
 from psycopg import AsyncConnection
 
 from agents.artifacts.configure import InstanceFacts
-from agents.consistency import check_plan, step_problems
+from agents.consistency import artifact_problems, check_plan, step_problems
 from agents.plan_builder import HOURS_PER_MONTH, cost_estimate, steps_for, with_deployment
 from agents.schemas import DeploymentPlan, GpuRecommendation, ModelRecommendation, WorkloadSpec
 
@@ -238,8 +238,7 @@ async def _deployment(
     if before.artifacts and plan.deployment and not _artifacts_parse(before):
         plan.warnings.append("the plan's files were not valid YAML: regenerated them")
     elif before.artifacts and plan.deployment:
-        before.deployment = plan.deployment
-        if check_plan(before, spec):
+        if artifact_problems(plan.deployment, before.artifacts):
             plan.warnings.append(
                 "the plan's files did not match its configuration: regenerated them from it"
             )
