@@ -12,7 +12,13 @@ from dataclasses import dataclass
 
 from agents.artifacts.engines import image_arches, image_for
 from agents.artifacts.hardware import compute_capability, cpu_arch
-from agents.artifacts.target import GPU_MEMORY_UTILIZATION, DeploymentTarget, k8s_name
+from agents.artifacts.target import (
+    GPU_MEMORY_UTILIZATION,
+    DeploymentTarget,
+    Quantization,
+    TargetEngine,
+    k8s_name,
+)
 from agents.schemas import DeploymentPlan, GpuRecommendation, WorkloadSpec
 
 # Disk to provision: three copies of the weights (download, cache, spare), at least this.
@@ -70,7 +76,9 @@ def default_context(spec: WorkloadSpec) -> int:
     return spec.scale.context_length or (2048 if training else 4096)
 
 
-def quantization_for(precision: str | None, model_id: str | None) -> tuple[str | None, str | None]:
+def quantization_for(
+    precision: str | None, model_id: str | None
+) -> tuple[Quantization | None, str | None]:
     """Return (vLLM --quantization, the repository to load) for a sized weight precision."""
     if precision in ("fp8", "int8"):
         # vLLM quantizes bf16 weights to FP8 as it loads them: one byte a weight, as sized.
@@ -98,7 +106,7 @@ def tensor_parallel_for(need_gb: float | None, min_tp: int, gpu: GpuRecommendati
     return None
 
 
-def _engine(plan: DeploymentPlan, cpu_only: bool, notes: list[str]) -> str | None:
+def _engine(plan: DeploymentPlan, cpu_only: bool, notes: list[str]) -> TargetEngine | None:
     engine = plan.serving_engine
     if engine is None:
         return None
@@ -243,13 +251,13 @@ def configure(
     target = DeploymentTarget(
         name=k8s_name(model_id, engine),
         workload="train" if training else "serve",
-        engine=engine,  # type: ignore[arg-type]
+        engine=engine,
         image=image,
         arch=arch,
         model_id=model_id,
         model_repo=repo,
         precision=precision,
-        quantization=quantization,  # type: ignore[arg-type]
+        quantization=quantization,
         dtype=dtype,
         kv_cache_dtype="fp8" if sizing and sizing.kv_cache_dtype == "fp8" else "auto",
         tensor_parallel=tp,
