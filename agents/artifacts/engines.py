@@ -69,6 +69,8 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     model_volume: str | None = None
     """Where the container keeps downloaded weights (a volume is mounted there)."""
+    ready_command: list[str] | None = None
+    """A command that succeeds once the model is loaded, where the health path says less."""
 
 
 def vllm_args(target: DeploymentTarget) -> list[str]:
@@ -104,7 +106,10 @@ def server(target: DeploymentTarget) -> Server:
         env = {"OLLAMA_HOST": "0.0.0.0:11434"}
         if target.max_model_len:
             env["OLLAMA_CONTEXT_LENGTH"] = str(target.max_model_len)
-        return Server(["/bin/sh", "-c"], [script], 11434, "/", env, "/root/.ollama")
+        # "/" answers while the model is still downloading; ready means the model is there.
+        return Server(
+            ["/bin/sh", "-c"], [script], 11434, "/", env, "/root/.ollama", ["ollama", "show", model]
+        )
     if target.engine == "Triton":
         args = ["tritonserver", "--model-repository=/models"]
         return Server(None, args, 8000, "/v2/health/ready", model_volume="/models")

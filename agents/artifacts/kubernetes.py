@@ -76,8 +76,13 @@ def container(target: DeploymentTarget) -> dict[str, Any]:
     if srv.port:
         spec["ports"] = [{"containerPort": srv.port, "name": "http"}]
     if srv.port and srv.health_path:
-        spec["startupProbe"] = _probe(srv.health_path, srv.port, STARTUP_FAILURES)
-        spec["readinessProbe"] = _probe(srv.health_path, srv.port, 3)
+        if srv.ready_command:
+            ready = {"exec": {"command": list(srv.ready_command)}, "periodSeconds": PROBE_PERIOD_S}
+            spec["startupProbe"] = {**ready, "failureThreshold": STARTUP_FAILURES}
+            spec["readinessProbe"] = {**ready, "failureThreshold": 3}
+        else:
+            spec["startupProbe"] = _probe(srv.health_path, srv.port, STARTUP_FAILURES)
+            spec["readinessProbe"] = _probe(srv.health_path, srv.port, 3)
         spec["livenessProbe"] = _probe(srv.health_path, srv.port, 6)
     spec["resources"] = resources(target)
     mounts = []
@@ -145,7 +150,7 @@ def documents(target: DeploymentTarget) -> list[dict[str, Any]]:
             "spec": {"backoffLimit": 1, "template": template},
         }
         return [job]
-    deployment = {
+    deployment: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": metadata,
@@ -155,6 +160,9 @@ def documents(target: DeploymentTarget) -> list[dict[str, Any]]:
             "template": template,
         },
     }
+    if target.gpu_count and not target.cpu_only and target.replicas == 1:
+        # A rolling update would start a second pod that needs GPUs the node does not have.
+        deployment["spec"]["strategy"] = {"type": "Recreate"}
     docs: list[dict[str, Any]] = [deployment]
     if server(target).port:
         docs.append(
