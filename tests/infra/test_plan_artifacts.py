@@ -131,3 +131,24 @@ def test_skypilot_schema_when_a_field_is_misspelled_then_rejected():
     errors = skypilot_errors("resources:\n  cloud: aws\n  acelerators: {H100: 1}\nrun: echo\n")
 
     assert errors and "acelerators" in errors[0]
+
+
+def _workload(target: DeploymentTarget) -> dict:
+    manifest = next(a for a in build_artifacts(target) if a.filename == "workload.yaml")
+    return next(d for d in yaml.safe_load_all(manifest.content) if d["kind"] == "Deployment")
+
+
+def test_ollama_when_probed_then_ready_only_once_its_model_is_pulled():
+    target = TARGETS["ollama-cpu-arm"]
+
+    (container,) = _workload(target)["spec"]["template"]["spec"]["containers"]
+
+    assert container["readinessProbe"]["exec"]["command"] == ["ollama", "show", target.model_repo]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/"
+
+
+def test_one_gpu_replica_then_recreate_and_several_then_rolling_with_a_budget():
+    single = TARGETS["vllm-fp8-tp2"].model_copy(update={"replicas": 1})
+
+    assert _workload(single)["spec"]["strategy"] == {"type": "Recreate"}
+    assert "strategy" not in _workload(TARGETS["vllm-fp8-tp2"])["spec"]
