@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 from agents.artifacts.engines import image_arches, image_for
-from agents.artifacts.hardware import compute_capability, cpu_arch
+from agents.artifacts.hardware import compute_capability, cpu_arch, is_cuda
 from agents.artifacts.target import (
     GPU_MEMORY_UTILIZATION,
     DeploymentTarget,
@@ -239,6 +239,11 @@ def configure(
         notes.append(
             f"{gpu.instance_type} is an Arm (arm64) instance and {image} is built for x86_64 "
             "only: build or pick an arm64 image before deploying"
+        )
+    if not cpu_only and not is_cuda(gpu.gpu_model):
+        notes.append(
+            f"the {gpu.gpu_model} is not an NVIDIA GPU: the files use CUDA images and the "
+            "nvidia.com/gpu resource; swap in the vendor's serving image and device plugin"
         )
     cap = None if cpu_only else compute_capability(gpu.gpu_model)
     if quantization == "fp8" and cap is not None and cap < 8.0:

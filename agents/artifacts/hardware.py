@@ -23,7 +23,7 @@ COMPUTE_CAPABILITY: dict[str, float] = {
     "RTX6000-Ada": 8.9, "RTX5880-Ada": 8.9,
     "H100": 9.0, "H100-MEGA": 9.0, "H200": 9.0, "GH200": 9.0,
     "B200": 10.0, "B300": 10.0, "GB200": 10.0, "GB300": 10.0,
-    "RTX5090": 12.0, "RTX5070": 12.0, "RTXPRO6000": 12.0,
+    "RTX5090": 12.0, "RTX5070": 12.0, "RTXPRO6000": 12.0, "RTXPRO6000WS": 12.0,
 }  # fmt: skip
 
 # Values of the ``nvidia.com/gpu.product`` label that NVIDIA's GPU feature discovery sets on
@@ -67,6 +67,11 @@ def cpu_arch(provider: str | None, instance_type: str | None, gpu_model: str | N
     if provider == "azure" and _AZURE_ARM.match(name):
         return "arm64"
     return "x86_64"
+
+
+def is_cuda(gpu_model: str | None) -> bool:
+    """Return whether a catalog accelerator is an NVIDIA (CUDA) GPU."""
+    return gpu_model in COMPUTE_CAPABILITY
 
 
 def compute_capability(gpu_model: str | None) -> float | None:
