@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from agents.artifacts.target import DeploymentTarget
 
@@ -195,7 +196,9 @@ class DeploymentPlan(_Strict):
     serving_engine_why: str | None = None
     kubernetes_stack: list[ChartRecommendation] = Field(default_factory=list)
     deployment_steps: list[str] = Field(default_factory=list, description="In order.")
-    deployment: DeploymentTarget | None = Field(
+    # Left out of the JSON schema a model is asked to fill: the validator sets it from the
+    # checked plan, whatever a model would write.
+    deployment: SkipJsonSchema[DeploymentTarget | None] = Field(
         default=None,
         description="The configuration every artifact is generated from (set by the validator).",
     )
