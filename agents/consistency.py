@@ -19,6 +19,7 @@ from agents.artifacts.configure import (
     unsized_need_gb,
 )
 from agents.artifacts.engines import image_arches, image_for
+from agents.artifacts.skypilot import SKYPILOT_CLOUDS
 from agents.artifacts.target import GPU_MEMORY_UTILIZATION, DeploymentTarget
 from agents.schemas import Artifact, DeploymentPlan, WorkloadSpec
 
@@ -137,8 +138,9 @@ def _skypilot_problems(target: DeploymentTarget, artifact: Artifact) -> list[str
     if resources.get("accelerators") != want:
         got = resources.get("accelerators")
         problems.append(f"{artifact.filename}: accelerators {got} ≠ {want}")
+    launchable = target.provider in SKYPILOT_CLOUDS
     for key, value in (("cloud", target.provider), ("region", target.region)):
-        if value and resources.get(key) != value:
+        if launchable and value and resources.get(key) != value:
             problems.append(f"{artifact.filename}: {key} {resources.get(key)} ≠ {value}")
     run = str(doc.get("run", ""))
     problems += _engine_problems(target, run.split(), artifact.filename)

@@ -14,6 +14,12 @@ from agents.artifacts.engines import server
 from agents.artifacts.target import DeploymentTarget
 from agents.artifacts.yaml_io import dump
 
+# Providers SkyPilot launches on (its ALL_CLOUDS) that the instance catalog also prices; a
+# plan on anything else (the user's own servers) leaves the cloud for SkyPilot to choose.
+SKYPILOT_CLOUDS = frozenset(
+    {"aws", "azure", "gcp", "lambda", "oci", "runpod", "vast", "nebius", "kubernetes", "do",
+     "paperspace", "fluidstack", "cudo", "ibm", "scp", "hyperbolic", "primeintellect"}
+)  # fmt: skip
 # The vLLM image's entrypoint: SkyPilot runs ``run`` in the container instead of it.
 VLLM_SERVER = ["python3", "-m", "vllm.entrypoints.openai.api_server"]
 TEI_SERVER = ["text-embeddings-router"]
@@ -35,10 +41,10 @@ def task(target: DeploymentTarget) -> dict[str, Any]:
     """Return the task as data."""
     srv = server(target)
     resources: dict[str, Any] = {}
-    if target.provider:
+    if target.provider in SKYPILOT_CLOUDS:
         resources["cloud"] = target.provider
-    if target.region:
-        resources["region"] = target.region
+        if target.region:
+            resources["region"] = target.region
     if target.gpu_count and not target.cpu_only and target.gpu_model:
         resources["accelerators"] = {target.gpu_model: target.gpu_count}
     if target.cpu:

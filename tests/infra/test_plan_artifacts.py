@@ -152,3 +152,13 @@ def test_one_gpu_replica_then_recreate_and_several_then_rolling_with_a_budget():
 
     assert _workload(single)["spec"]["strategy"] == {"type": "Recreate"}
     assert "strategy" not in _workload(TARGETS["vllm-fp8-tp2"])["spec"]
+
+
+def test_own_servers_then_the_skypilot_task_names_no_cloud():
+    own = TARGETS["training-job"].model_copy(update={"provider": "own", "region": "on-premises"})
+
+    task = yaml.safe_load(next(a for a in build_artifacts(own) if a.kind == "skypilot").content)
+
+    assert "cloud" not in task["resources"] and "region" not in task["resources"]
+    assert task["resources"]["accelerators"] == {"A100-80GB": 4}
+    assert skypilot_errors(yaml.safe_dump(task)) == []
