@@ -258,6 +258,7 @@ def collect_results(
     return {
         "skipped": skipped_tools(work),
         "assumptions": workload_assumptions(spec),
+        "workload": workload_args(spec),
         "local": artifact("local", "local_cluster"),
         "sizing": artifact("sizing", "vram_sizing"),
         "compute": relaxed if relaxed is not None else strict,

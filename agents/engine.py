@@ -33,10 +33,17 @@ def choose_engine(spec: WorkloadSpec) -> EngineChoice:
             "CPU or GPU and serves an /embed HTTP API",
             (("kserve", "serves the TEI container behind an autoscaled endpoint"),),
         )
-    if spec.domain in ("image_generation", "vision", "speech"):
+    if spec.domain == "speech":
+        return EngineChoice(
+            "vLLM",
+            "vLLM serves Whisper models behind an OpenAI-compatible /v1/audio/transcriptions "
+            "endpoint, batching concurrent audio streams on the GPU",
+            (("kserve", "runs the transcription service behind an autoscaled endpoint"),),
+        )
+    if spec.domain in ("image_generation", "vision"):
         return EngineChoice(
             "Triton",
-            "NVIDIA Triton serves diffusion, vision and speech pipelines (Python/ONNX/TensorRT "
+            "NVIDIA Triton serves diffusion and vision pipelines (Python/ONNX/TensorRT "
             "backends) with dynamic batching and per-model GPU placement",
             (("kserve", "runs the Triton inference service on Kubernetes"),),
         )
@@ -72,7 +79,7 @@ def choose_engine(spec: WorkloadSpec) -> EngineChoice:
 
 PLATFORM_CHARTS = {
     "mlflow": ("mlflow", "tracks experiments, parameters and model versions"),
-    "monitoring": ("kube-prometheus-stack", "collects GPU and service metrics, with Grafana"),
+    "monitoring": ("kube-prometheus-stack", "collects service and node metrics, with Grafana"),
     "vector_db": ("milvus", "stores embeddings for retrieval"),
     "milvus": ("milvus", "stores embeddings for retrieval"),
     "qdrant": ("qdrant", "stores embeddings for retrieval"),

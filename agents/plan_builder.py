@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.artifacts import build_artifacts
+from agents.artifacts.build import build_artifacts
+from agents.artifacts.configure import MIN_STORAGE_GB as MIN_STORAGE_GB
+from agents.artifacts.configure import InstanceFacts, configure
+from agents.artifacts.configure import storage_gb as weights_storage_gb
+from agents.artifacts.target import DeploymentTarget
 from agents.constraints import OWN_PROVIDER, constraint_warnings, plan_on_own_hardware
 from agents.engine import EngineChoice
 from agents.schemas import (
@@ -32,7 +36,6 @@ SKIPPED_SEARCHES = {
 }
 # Block storage for weights, checkpoints and caches: gp3/pd-balanced list prices are close to this.
 STORAGE_USD_PER_GB_MONTH = 0.08
-MIN_STORAGE_GB = 100
 # Egress for API traffic: a stated guess, since the chat rarely says.
 NETWORK_EGRESS_GB = 500
 NETWORK_USD_PER_GB = 0.09
@@ -40,8 +43,7 @@ NETWORK_USD_PER_GB = 0.09
 
 def storage_gb(sizing: dict[str, Any] | None) -> float:
     """Return disk to provision: three copies of the weights (download, cache, spare), ≥ 100."""
-    weights = float(sizing["weights_gb"]) if sizing else 0.0
-    return max(MIN_STORAGE_GB, round(3 * weights))
+    return weights_storage_gb(float(sizing["weights_gb"]) if sizing else None)
 
 
 def cost_estimate(
@@ -95,7 +97,10 @@ def _gpu_row(row: dict[str, Any], rank: int, spot: bool) -> GpuRecommendation:
 
 
 def _sizing_summary(
-    sizing: dict[str, Any], fit: dict[str, Any] | None, first_row: dict[str, Any] | None
+    sizing: dict[str, Any],
+    fit: dict[str, Any] | None,
+    first_row: dict[str, Any] | None,
+    workload: dict[str, Any],
 ) -> SizingSummary:
     extra = sizing["activations_gb"] + sizing["overhead_gb"]
     extra += sizing["gradients_gb"] + sizing["optimizer_gb"]
@@ -117,6 +122,8 @@ def _sizing_summary(
         total_vram_gb=total,
         tensor_parallel=tp,
         per_gpu_gb=round(per_gpu, 3),
+        context_length=workload.get("context_length"),
+        kv_cache_dtype=sizing.get("kv_cache_dtype") or "auto",
         assumptions=list(sizing.get("assumptions", []))[:8],
     )
 
@@ -172,21 +179,40 @@ def _load_words(spec: WorkloadSpec) -> list[str]:
     return said
 
 
-def _steps(engine: EngineChoice, charts: list[ChartRecommendation], gpus: bool) -> list[str]:
+def steps_for(target: DeploymentTarget | None, charts: list[ChartRecommendation]) -> list[str]:
+    """Return the ordered steps for the target's hardware: GPU checks only when it has GPUs."""
+    pool = f" ({target.instance_type})" if target and target.instance_type else ""
     steps = [
-        "Create a Kubernetes cluster (EKS, GKE, AKS or self-managed) with the node pool "
-        "of the first recommended instance type."
+        "Create a Kubernetes cluster (EKS, GKE, AKS or self-managed) with a node pool "
+        f"of the first recommended instance type{pool}."
     ]
     for chart in charts:
         steps.append(
             f"helm install {chart.chart} ({chart.repo or 'its repository'}"
             f"{', version ' + chart.version if chart.version else ''}): {chart.purpose}."
         )
-    if gpus:
+    if target is None:
         steps.append(
-            "Check the GPUs are schedulable: kubectl describe nodes | grep nvidia.com/gpu."
+            "The deployment files are withheld (see the notes): change the request or the "
+            "budget so that an instance fits, then plan again."
         )
-    if engine.engine == "training stack":
+        return steps
+    if target.gpu_count and not target.cpu_only:
+        steps.append(
+            f"Check the {target.gpu_model} GPUs are schedulable and labelled by GPU feature "
+            "discovery: kubectl get nodes -L nvidia.com/gpu.product."
+        )
+    if target.model_repo and target.engine != "Ollama":
+        steps.append(
+            "For gated models, store a Hugging Face token: "
+            "kubectl create secret generic hf-token --from-literal=token=$HF_TOKEN."
+        )
+    if target.engine == "Triton":
+        steps.append(
+            "Put the Triton model repository in /models (replace the model-cache emptyDir "
+            "with a volume holding it)."
+        )
+    if target.workload == "train":
         steps.append(
             "Build an image with your training script (train.py) and data access; "
             "apply workload.yaml to run the Job."
@@ -196,7 +222,7 @@ def _steps(engine: EngineChoice, charts: list[ChartRecommendation], gpus: bool) 
             "and register the final model."
         )
     else:
-        steps.append(f"Apply workload.yaml to run {engine.engine}; wait for the pods to be Ready.")
+        steps.append(f"Apply workload.yaml to run {target.engine}; wait for the pods to be Ready.")
         steps.append("Smoke-test the endpoint, then load-test at the target concurrency.")
     return steps
 
@@ -252,11 +278,6 @@ def build_plan(
         )
         for c in results.get("charts", [])
     ]
-    model_id = sizing.get("model_id") if sizing else (models[0].model_id if models else None)
-    # The workload asks for as many GPUs as its tensor-parallel degree on the first instance.
-    gpu_count = 0
-    if rows:
-        gpu_count = int(rows[0].get("tensor_parallel") or max(1, int(rows[0]["gpu_count"])))
     tradeoffs = [f"{engine.engine}: {engine.why}"]
     if len(gpus) > 1:
         delta = gpus[1].price_monthly_usd - gpus[0].price_monthly_usd
@@ -266,10 +287,13 @@ def build_plan(
         )
     if spot:
         tradeoffs.append("spot prices can be reclaimed at short notice; keep a fallback pool")
-    return DeploymentPlan(
+    workload = results.get("workload") or {}
+    plan = DeploymentPlan(
         understanding=_understanding(spec),
         assumptions=list(dict.fromkeys([*spec.assumptions, *results.get("assumptions", [])])),
-        sizing=_sizing_summary(sizing, (fallback or compute).get("fit"), rows[0] if rows else None)
+        sizing=_sizing_summary(
+            sizing, (fallback or compute).get("fit"), rows[0] if rows else None, workload
+        )
         if sizing
         else None,
         gpu_recommendations=gpus,
@@ -278,8 +302,6 @@ def build_plan(
         serving_engine=engine.engine,
         serving_engine_why=engine.why,
         kubernetes_stack=charts,
-        deployment_steps=_steps(engine, charts, bool(gpus)),
-        artifacts=build_artifacts(engine.engine, model_id, gpu_count),
         cost_estimate=cost_estimate(
             gpus[0].price_monthly_usd if gpus else 0.0, sizing, spec.budget_monthly_usd
         ),
@@ -287,3 +309,26 @@ def build_plan(
         warnings=warnings,
         sources=sources,
     )
+    facts = InstanceFacts(rows[0].get("vcpus"), rows[0].get("memory_gb")) if rows else None
+    return with_deployment(plan, spec, facts, spot=spot)
+
+
+def with_deployment(
+    plan: DeploymentPlan,
+    spec: WorkloadSpec,
+    facts: InstanceFacts | None,
+    *,
+    spot: bool = False,
+    model_max_context: int | None = None,
+    steps: bool = True,
+) -> DeploymentPlan:
+    """Set the plan's deployment target and its files (and steps) from its structured fields."""
+    target, notes = configure(plan, spec, facts, spot=spot, model_max_context=model_max_context)
+    plan.deployment = target
+    plan.artifacts = build_artifacts(target) if target else []
+    if steps:
+        plan.deployment_steps = steps_for(target, plan.kubernetes_stack)
+    if target and target.engine != plan.serving_engine:
+        plan.serving_engine = target.engine
+    plan.warnings = list(dict.fromkeys([*plan.warnings, *notes]))
+    return plan

@@ -70,6 +70,25 @@ def render_plan(plan: DeploymentPlan) -> str:
         out.append("")
     if plan.serving_engine:
         out += [f"### Serving engine: {plan.serving_engine}", "", plan.serving_engine_why or "", ""]
+    if plan.deployment:
+        d = plan.deployment
+        hardware = "CPU only" if d.cpu_only else f"{d.gpu_count}× {d.gpu_model}"
+        flags = [f"tensor parallel {d.tensor_parallel}"]
+        if d.quantization:
+            flags.append(f"quantization {d.quantization}")
+        if d.max_model_len:
+            flags.append(f"max model length {d.max_model_len:,}")
+        if d.kv_cache_dtype != "auto":
+            flags.append(f"KV cache {d.kv_cache_dtype}")
+        out += [
+            "### Deployment files",
+            "",
+            f"{d.engine} ({d.image}, {d.arch}) serving {d.model_repo or 'the workload'} on "
+            f"{d.instance_type}, {hardware}, {d.replicas} replica(s); " + ", ".join(flags) + ".",
+            "Take them away: `stack8s export THREAD --format helm|kustomize|compose|skypilot "
+            "--out DIR`, or the download on the chat page.",
+            "",
+        ]
     if plan.kubernetes_stack:
         out += ["### Kubernetes stack", "", "| chart | version | purpose |", "|---|---|---|"]
         out += [f"| {c.chart} | {c.version or '-'} | {c.purpose} |" for c in plan.kubernetes_stack]

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+
+from agents.artifacts.target import DeploymentTarget
 
 TaskType = Literal["inference", "fine_tuning", "training", "batch", "embedding", "rag", "other"]
 Domain = Literal[
@@ -222,6 +225,10 @@ class SizingSummary(_Strict):
     total_vram_gb: float = Field(ge=0, description="Everything that must sit in GPU memory.")
     tensor_parallel: int = Field(ge=1, description="Smallest TP degree in {1,2,4,8} that fits.")
     per_gpu_gb: float = Field(ge=0, description="Memory needed on each GPU at that TP degree.")
+    context_length: int | None = Field(
+        default=None, ge=1, description="Tokens per sequence sized for (the engine's max length)."
+    )
+    kv_cache_dtype: str = Field(default="auto", description="KV cache dtype sized for.")
     assumptions: list[str] = Field(default_factory=list, description="How it was computed.")
 
 
@@ -264,7 +271,7 @@ class ChartRecommendation(_Strict):
 class Artifact(_Strict):
     """A generated deployment file."""
 
-    kind: Literal["helm_values", "kubernetes_manifest", "compose"]
+    kind: Literal["helm_values", "kubernetes_manifest", "compose", "skypilot"]
     filename: str
     content: str = Field(description="The file's text (YAML).")
 
@@ -297,6 +304,12 @@ class DeploymentPlan(_Strict):
     serving_engine_why: str | None = None
     kubernetes_stack: list[ChartRecommendation] = Field(default_factory=list)
     deployment_steps: list[str] = Field(default_factory=list, description="In order.")
+    # Left out of the JSON schema a model is asked to fill: the validator sets it from the
+    # checked plan, whatever a model would write.
+    deployment: SkipJsonSchema[DeploymentTarget | None] = Field(
+        default=None,
+        description="The configuration every artifact is generated from (set by the validator).",
+    )
     artifacts: list[Artifact] = Field(default_factory=list)
     cost_estimate: CostEstimate | None = None
     tradeoffs: list[str] = Field(default_factory=list)

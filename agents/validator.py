@@ -3,7 +3,9 @@
 Whatever wrote the plan (template or model), nothing reaches the user unchecked: instances
 and prices must exist in the catalog, monthly = hourly × 730, the GPUs must hold the sizing,
 the cheapest fitting instance comes first, the total is checked against the budget, models
-and charts must exist, and artifacts must parse.
+and charts must exist. The deployment files are then generated from the checked plan's
+configuration (agents.artifacts) and the plan-consistency check (agents.consistency) reads
+them back: what it still finds is shown as a warning.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from typing import Any
 import yaml
 from psycopg import AsyncConnection
 
+from agents.artifacts.configure import InstanceFacts
+from agents.consistency import artifact_problems, check_plan, step_problems
 from agents.constraints import OWN_PROVIDER
-from agents.plan_builder import HOURS_PER_MONTH, cost_estimate
+from agents.plan_builder import HOURS_PER_MONTH, cost_estimate, steps_for, with_deployment
 from agents.schemas import DeploymentPlan, GpuRecommendation, ModelRecommendation, WorkloadSpec
 from tools.catalog import model_licences
 
@@ -28,7 +32,7 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 async def _instance(conn: AsyncConnection[Any], rec: GpuRecommendation) -> dict[str, Any] | None:
     cursor = await conn.execute(
         "select price_hourly_usd, spot_price_hourly_usd, gpu_memory_gb_total, gpu_count, "
-        "gpu_model, memory_gb from cloud.instances "
+        "gpu_model, memory_gb, vcpus from cloud.instances "
         "where provider = %s and instance_type = %s and region = %s",
         (rec.provider, rec.instance_type, rec.region),
     )
@@ -58,8 +62,15 @@ def _fits(rec: GpuRecommendation, plan: DeploymentPlan, host_ram_gb: float | Non
 
 
 async def _check_gpus(
-    conn: AsyncConnection[Any], plan: DeploymentPlan, warnings: list[str]
+    conn: AsyncConnection[Any],
+    plan: DeploymentPlan,
+    warnings: list[str],
+    rows: dict[str, dict[str, Any]],
 ) -> list[GpuRecommendation]:
+    """Return the recommendations that exist, priced and fitting, cheapest first.
+
+    ``rows`` receives each kept instance's catalog row, by instance type.
+    """
     kept: list[GpuRecommendation] = []
     for rec in plan.gpu_recommendations:
         if rec.provider == OWN_PROVIDER:
@@ -98,6 +109,7 @@ async def _check_gpus(
                 "does not hold the sizing"
             )
             continue
+        rows[rec.instance_type] = row
         kept.append(rec)
     ordered = sorted(kept, key=lambda r: (r.price_monthly_usd, -r.vram_total_gb))
     if [r.instance_type for r in ordered] != [r.instance_type for r in kept]:
@@ -157,7 +169,8 @@ async def validate_plan(
     """Return the plan with every number re-derived and every unknown name removed."""
     plan = plan.model_copy(deep=True)
     warnings = list(plan.warnings)
-    plan.gpu_recommendations = await _check_gpus(conn, plan, warnings)
+    rows: dict[str, dict[str, Any]] = {}
+    plan.gpu_recommendations = await _check_gpus(conn, plan, warnings, rows)
     known_models = await _existing(
         conn,
         "select model_id as name from hf.models where model_id = any(%s)",
@@ -179,15 +192,12 @@ async def validate_plan(
         if chart.chart not in known_charts:
             warnings.append(f"removed chart {chart.chart}: not in the chart catalog")
     plan.kubernetes_stack = [c for c in plan.kubernetes_stack if c.chart in known_charts]
-    parsed = []
-    for artifact in plan.artifacts:
-        try:
-            list(yaml.load_all(artifact.content, Loader=_LOADER))
-            parsed.append(artifact)
-        except yaml.YAMLError:
-            warnings.append(f"removed artifact {artifact.filename}: not valid YAML")
-    plan.artifacts = parsed
+    plan.warnings = warnings
+    plan = await _deployment(conn, plan, spec, rows)
+    warnings = plan.warnings
+    replicas = plan.deployment.replicas if plan.deployment else 1
     compute = plan.gpu_recommendations[0].price_monthly_usd if plan.gpu_recommendations else 0.0
+    compute *= replicas
     sizing = plan.sizing.model_dump() if plan.sizing else None
     plan.cost_estimate = cost_estimate(compute, sizing, spec.budget_monthly_usd)
     if not plan.gpu_recommendations and spec.budget_monthly_usd is not None:
@@ -209,5 +219,72 @@ async def validate_plan(
         )
     ).fetchall()
     plan.sources = {row["catalog"]: row["file_sha256"][:12] for row in versions}
+    plan.warnings = warnings
+    warnings += [f"inconsistent plan: {problem}" for problem in check_plan(plan, spec)]
     plan.warnings = list(dict.fromkeys(warnings))
+    return plan
+
+
+def _artifacts_parse(plan: DeploymentPlan) -> bool:
+    try:
+        for artifact in plan.artifacts:
+            list(yaml.load_all(artifact.content, Loader=_LOADER))
+    except yaml.YAMLError:
+        return False
+    return True
+
+
+async def _deployment(
+    conn: AsyncConnection[Any],
+    plan: DeploymentPlan,
+    spec: WorkloadSpec,
+    rows: dict[str, dict[str, Any]],
+) -> DeploymentPlan:
+    """Generate the files from the checked plan's configuration; keep its steps if they fit.
+
+    Files written by a model are replaced (with a warning when they disagreed with the
+    configuration): the files always come from the configuration, never from text.
+    """
+    before = plan.model_copy(deep=True)
+    first = plan.gpu_recommendations[0] if plan.gpu_recommendations else None
+    row = rows.get(first.instance_type) if first else None
+    facts = InstanceFacts(row.get("vcpus"), row.get("memory_gb")) if row else None
+    spot = bool(
+        first
+        and row
+        and row["spot_price_hourly_usd"]
+        and abs(first.price_hourly_usd - row["spot_price_hourly_usd"]) <= PRICE_TOLERANCE
+        and abs(first.price_hourly_usd - (row["price_hourly_usd"] or -1)) > PRICE_TOLERANCE
+    )
+    model_id = (plan.sizing.model_id if plan.sizing else None) or (
+        plan.model_recommendations[0].model_id if plan.model_recommendations else None
+    )
+    context = None
+    if model_id:
+        found = await (
+            await conn.execute(
+                "select context_length from hf.models where model_id = %s", (model_id,)
+            )
+        ).fetchone()
+        context = found["context_length"] if found else None
+    plan = with_deployment(plan, spec, facts, spot=spot, model_max_context=context, steps=False)
+    if step_problems(plan) or not plan.deployment_steps or plan.deployment is None:
+        plan.deployment_steps = steps_for(plan.deployment, plan.kubernetes_stack)
+    if before.artifacts and plan.deployment and not _artifacts_parse(before):
+        plan.warnings.append("the plan's files were not valid YAML: regenerated them")
+    elif before.artifacts and plan.deployment:
+        if artifact_problems(plan.deployment, before.artifacts):
+            plan.warnings.append(
+                "the plan's files did not match its configuration: regenerated them from it"
+            )
+    if plan.deployment and model_id and plan.deployment.model_id:
+        known = await _existing(
+            conn,
+            "select model_id as name from hf.models where model_id = any(%s)",
+            [plan.deployment.model_id],
+        )
+        if not known:
+            plan.warnings.append(
+                f"the files serve {plan.deployment.model_id}, which is not in the model catalog"
+            )
     return plan

@@ -20,7 +20,7 @@ from api.foreground import ForegroundFirstMiddleware
 from api.limits import BodySizeLimitMiddleware
 from api.methods import MethodMap, PagesOrMethodNotAllowed, WrongMethodOnLiteralPath
 from api.openapi import install_openapi
-from api.routes import account, chat, health, optimizer, tools
+from api.routes import account, chat, export, health, optimizer, tools
 from api.runtime import ChatRuntime
 from core.db import create_pool, database_url
 from core.settings import Settings, get_settings
@@ -116,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tools.router)
     app.include_router(optimizer.router)
     app.include_router(chat.router)
+    app.include_router(export.router)
     app.include_router(account.router)
     app.include_router(metrics.router)
     install_docs(app)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cli.evals_cmd import add_eval_parser
+from cli.export import add_export_parser
 from cli.login import add_login_parser
 from cli.prune import add_prune_parser
 from core.catalog_files import DATA_DIR, CatalogFileError
@@ -223,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_login_parser(sub)
     add_eval_parser(sub)
     add_prune_parser(sub)
+    add_export_parser(sub)
     return parser
 
 

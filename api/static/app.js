@@ -17,7 +17,8 @@
     validate: "Checking every number against the catalogs",
     respond: "Formatting the answer",
   };
-  const state = { token: null, chatId: null, busy: false, offset: 0, authEnabled: false, status: null };
+  const state = { token: null, chatId: null, busy: false, offset: 0, authEnabled: false, status: null,
+    statusLines: [], statusTurn: 0 };
 
   // ---- API -------------------------------------------------------------------------
   // The BYOK headers go only with messages (llm = true), never with other calls.
@@ -78,7 +79,10 @@
   function addMessage(role, content, kind = "text") {
     $("empty").hidden = true;
     const bubble = el("div", { class: "bubble" });
-    if (kind === "plan") bubble.append(Render.plan(content));
+    if (kind === "plan") {
+      const chatId = state.chatId;
+      bubble.append(Render.plan(content, { download: (button) => downloadPlan(chatId, button) }));
+    }
     else if (role === "assistant") bubble.append(Render.markdown(content));
     else bubble.textContent = content;
     const node = el("div", { class: `msg ${role}` }, bubble);
@@ -87,26 +91,80 @@
     return node;
   }
 
+  // The plan's files as a zip (Helm, kustomize, compose, SkyPilot), fetched with the
+  // caller's token, then handed to the browser as a download.
+  async function downloadPlan(chatId, button) {
+    const res = await api(`/api/v1/chat/${chatId}/plan.zip`);
+    if (!res.ok) { addMessage("error", await errorText(res)); return; }
+    const disposition = res.headers.get("Content-Disposition") || "";
+    const name = (/filename="([^"]+)"/.exec(disposition) || [])[1] || "plan.zip";
+    const url = URL.createObjectURL(await res.blob());
+    const link = el("a", { href: url, download: name, hidden: "" });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    button.textContent = `Downloaded ${name}`;
+  }
+
   // Each run gets a log of status lines between the question and the answer; it folds
-  // away when the run ends.
-  function openStatus() {
-    state.status = el("details", { class: "status", open: "" },
+  // away when the run ends, and is kept in this browser so a reopened chat shows it again.
+  const LOG_KEY = "stack8s.runlogs";
+  const LOG_CHATS = 50;
+
+  function savedLogs() {
+    try { return JSON.parse(localStorage.getItem(LOG_KEY) || "{}"); } catch (_) { return {}; }
+  }
+
+  function saveLog(chatId, turn, lines) {
+    if (!chatId || !lines.length) return;
+    const logs = savedLogs();
+    logs[chatId] = { ...(logs[chatId] || {}), [turn]: lines, at: Date.now() };
+    const oldest = Object.keys(logs).sort((a, b) => (logs[b].at || 0) - (logs[a].at || 0)).slice(LOG_CHATS);
+    for (const id of oldest) delete logs[id];
+    try { localStorage.setItem(LOG_KEY, JSON.stringify(logs)); } catch (_) { /* storage full: skip */ }
+  }
+
+  function statusBox(open) {
+    return el("details", { class: "status", open: open ? "" : null },
       el("summary", { class: "muted small", text: "Working…" }));
+  }
+
+  function foldStatus(box) {
+    const steps = box.querySelectorAll(".line.done").length;
+    box.querySelector("summary").textContent = `Run log (${steps} steps)`;
+    box.removeAttribute("open");
+  }
+
+  function openStatus() {
+    state.status = statusBox(true);
+    state.statusLines = [];
+    state.statusTurn = $("messages").querySelectorAll(".msg.user").length;
     $("messages").append(state.status);
   }
 
   function statusLine(text, cls) {
     if (!state.status) openStatus();
     state.status.append(el("div", { class: `line ${cls}`, text }));
+    state.statusLines.push([text, cls]);
     scrollDown();
   }
 
   function closeStatus() {
     if (!state.status) return;
-    const steps = state.status.querySelectorAll(".line.done").length;
-    state.status.querySelector("summary").textContent = `Run log (${steps} steps)`;
-    state.status.removeAttribute("open");
+    foldStatus(state.status);
+    saveLog(state.chatId, state.statusTurn, state.statusLines);
     state.status = null;
+  }
+
+  // A reopened chat: the saved log of each turn goes back under that turn's question.
+  function restoreLog(chatId, turn) {
+    const lines = (savedLogs()[chatId] || {})[turn];
+    if (!Array.isArray(lines)) return;
+    const box = statusBox(false);
+    for (const [text, cls] of lines) box.append(el("div", { class: `line ${cls}`, text }));
+    foldStatus(box);
+    $("messages").append(box);
   }
 
   // ---- one run -----------------------------------------------------------------------
@@ -236,9 +294,11 @@
     if (!res.ok) { addMessage("error", await errorText(res)); return; }
     const chat = await res.json();
     const lastAssistant = chat.messages.map((m) => m.role).lastIndexOf("assistant");
+    let turn = 0;
     chat.messages.forEach((m, i) => {
       if (i === lastAssistant && chat.deployment_plan) addMessage("assistant", chat.deployment_plan, "plan");
       else addMessage(m.role, m.content);
+      if (m.role === "user") restoreLog(id, ++turn);
     });
     $("empty").hidden = chat.messages.length > 0;
     loadChats();

@@ -29,7 +29,26 @@ const Render = (() => {
     const head = el("tr", {}, columns.map((c) => el("th", { class: c.num ? "num" : null, text: c.label })));
     const body = rows.map((row) => el("tr", {}, columns.map((c) =>
       el("td", { class: c.num ? "num" : null, text: String(c.value(row) ?? "–") }))));
-    return el("table", attrs, el("thead", {}, head), el("tbody", {}, body));
+    // Wide tables scroll inside their own box on a phone instead of stretching the page.
+    return el("div", { class: "table-scroll" }, el("table", attrs, el("thead", {}, head), el("tbody", {}, body)));
+  }
+
+  // YAML with colours: comments, keys, and quoted or literal values, one span each. Built
+  // with text nodes only, so nothing from the server is parsed as HTML.
+  function yamlCode(text) {
+    const code = el("code", { class: "yaml" });
+    const lines = String(text).split("\n");
+    lines.forEach((line, i) => {
+      const comment = /^(\s*)(#.*)$/.exec(line);
+      const pair = /^(\s*(?:- )?)([^:#'"\s][^:#]*?)(:)(\s.*)?$/.exec(line);
+      if (comment) code.append(comment[1], el("span", { class: "tok-comment", text: comment[2] }));
+      else if (pair) {
+        code.append(pair[1], el("span", { class: "tok-key", text: pair[2] }), pair[3]);
+        if (pair[4]) code.append(el("span", { class: "tok-value", text: pair[4] }));
+      } else code.append(line);
+      if (i < lines.length - 1) code.append("\n");
+    });
+    return code;
   }
 
   async function copyText(text, button) {
@@ -80,7 +99,8 @@ const Render = (() => {
     return svg;
   }
 
-  function plan(p) {
+  // `options.download` (when given) fetches the plan's files as a zip.
+  function plan(p, options = {}) {
     const root = el("div", { class: "plan", "data-testid": "plan" });
     root.append(el("h2", { text: "Deployment plan" }), el("p", { text: p.understanding }));
     for (const w of p.warnings || []) root.append(el("div", { class: "warning", text: w }));
@@ -148,13 +168,19 @@ const Render = (() => {
     }
     if ((p.artifacts || []).length) {
       root.append(el("h3", { text: "Artifacts" }));
+      if (p.deployment && options.download) {
+        const download = el("button", { type: "button", class: "download", "data-testid": "download",
+          text: "Download all files (.zip: Helm, kustomize, compose, SkyPilot)" });
+        download.addEventListener("click", (ev) => { ev.preventDefault(); options.download(download); });
+        root.append(download);
+      }
       for (const a of p.artifacts) {
         const copy = el("button", { type: "button", class: "copy", text: "Copy" });
         copy.addEventListener("click", (ev) => { ev.preventDefault(); copyText(a.content, copy); });
         root.append(el("details", { class: "artifact" },
           el("summary", {}, el("span", { class: "name", text: a.filename }),
-            el("span", { class: "muted small", text: a.kind }), copy),
-          el("pre", {}, el("code", { text: a.content }))));
+            el("span", { class: "kind small", text: a.kind }), copy),
+          el("pre", {}, yamlCode(a.content))));
       }
     }
     return root;
@@ -192,9 +218,9 @@ const Render = (() => {
         const cells = (r) => r.replace(/^\||\|$/g, "").split("|").map((c) => c.trim());
         const body = rows.filter((r) => !/^\|[\s|:-]+\|$/.test(r));
         const [head, ...rest] = body;
-        out.push("<table><thead><tr>" + cells(head).map((c) => `<th>${inline(c)}</th>`).join("")
+        out.push("<div class=\"table-scroll\"><table><thead><tr>" + cells(head).map((c) => `<th>${inline(c)}</th>`).join("")
           + "</tr></thead><tbody>" + rest.map((r) => "<tr>" + cells(r).map((c) => `<td>${inline(c)}</td>`).join("") + "</tr>").join("")
-          + "</tbody></table>");
+          + "</tbody></table></div>");
         continue;
       }
       const list = /^(\s*)(\d+\.|[-*])\s+/;

@@ -8,6 +8,7 @@ CI must install ``chromium`` (apt) and the dev extras.
 import os
 import shutil
 import uuid
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -223,3 +224,120 @@ def test_connection_lost_mid_run_then_page_rejoins_and_shows_the_plan_once(page,
     done = [line.text_content() for line in page.query_selector_all("details.status .line.done")]
     assert done.count("Reading the requirements") == 1
     assert done.count("Writing the plan") == 1
+
+
+# The WCAG 2 contrast ratio of an element's text over the first opaque background behind it,
+# computed in the page from getComputedStyle (alpha in the text colour is blended first).
+CONTRAST_JS = """
+(selector) => {
+  const parse = (c) => {
+    const m = c.match(/rgba?\\(([^)]+)\\)/);
+    if (!m) return null;
+    const [r, g, b, a] = m[1].split(/[ ,\\/]+/).filter(Boolean).map(Number);
+    return [r, g, b, a === undefined ? 1 : a];
+  };
+  const background = (node) => {
+    for (let n = node; n; n = n.parentElement) {
+      const c = parse(getComputedStyle(n).backgroundColor);
+      if (c && c[3] > 0) return c;
+    }
+    return [255, 255, 255, 1];
+  };
+  const luminance = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const out = [];
+  for (const node of document.querySelectorAll(selector)) {
+    if (!node.textContent.trim()) continue;
+    const bg = background(node);
+    const fg = parse(getComputedStyle(node).color);
+    const mixed = fg.slice(0, 3).map((v, i) => v * fg[3] + bg[i] * (1 - fg[3]));
+    const [hi, lo] = [luminance(mixed), luminance(bg)].sort((x, y) => y - x);
+    out.push({ text: node.textContent.slice(0, 40), ratio: (hi + 0.05) / (lo + 0.05) });
+  }
+  return out;
+}
+"""
+
+
+def _plan_in_page(page, page_url, text):
+    page.goto(page_url)
+    page.fill("#input", text)
+    page.click("#send")
+    page.wait_for_selector("[data-testid=plan]", timeout=PLAN_TIMEOUT_MS)
+    page.wait_for_selector("#send:not([disabled])")
+
+
+def test_artifacts_then_their_text_contrast_is_at_least_4_5(page, page_url):
+    _plan_in_page(page, page_url, "Serve Llama 3.1 8B for 20 users on AWS")
+    for summary in page.query_selector_all(".artifact summary .name"):
+        summary.click()
+
+    ratios = page.evaluate(
+        CONTRAST_JS, ".artifact pre code, .artifact pre code span, .artifact summary span"
+    )
+
+    assert len(ratios) > 10
+    worst = min(ratios, key=lambda r: r["ratio"])
+    assert worst["ratio"] >= 4.5, worst
+    assert page.query_selector_all(".artifact pre code .tok-key")  # YAML keys are coloured
+
+
+def test_download_then_a_zip_of_every_format(page, page_url, tmp_path):
+    _plan_in_page(page, page_url, "Serve Llama 3.1 8B for 20 users on AWS")
+    shown = page.text_content(".artifact >> nth=0 >> pre code")
+
+    with page.expect_download() as download:
+        page.click("[data-testid=download]")
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+
+    assert path.suffix == ".zip"
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        workload = archive.read("kustomize/workload.yaml").decode()
+    assert {
+        "README.md",
+        "helm/Chart.yaml",
+        "helm/templates/workload.yaml",
+        "kustomize/kustomization.yaml",
+        "compose/compose.yaml",
+        "skypilot/skypilot.yaml",
+    } <= names
+    assert workload.strip() == shown.strip()
+
+
+def test_phone_width_then_tables_scroll_in_their_box_not_the_page(browser_context, page_url):
+    phone = browser_context.new_page()
+    try:
+        phone.set_viewport_size({"width": 390, "height": 844})
+        _plan_in_page(phone, page_url, "Deploy Llama 3.1 70B for inference")
+
+        box = phone.evaluate(
+            "() => { const t = document.querySelector('[data-testid=gpu-table]');"
+            " const s = t.parentElement; return {overflow: getComputedStyle(s).overflowX,"
+            " scroll: s.scrollWidth, client: s.clientWidth,"
+            " page: document.querySelector('#conversation').scrollWidth,"
+            " view: document.querySelector('#conversation').clientWidth}; }"
+        )
+    finally:
+        phone.close()
+
+    assert box["overflow"] == "auto"
+    assert box["scroll"] > box["client"]  # the table is wider than the phone: it scrolls
+    assert box["page"] <= box["view"]  # the conversation itself does not
+
+
+def test_reopened_chat_then_its_run_log_is_still_there(page, page_url):
+    marker = f"Serve Llama 3.1 8B for 5 users on AWS ({uuid.uuid4().hex[:6]})"
+    _plan_in_page(page, page_url, marker)
+    before = [line.text_content() for line in page.query_selector_all("details.status .line")]
+
+    page.goto(page_url)
+    page.click(f".chat-item .open >> text={marker}")
+    page.wait_for_selector("[data-testid=plan]", timeout=PLAN_TIMEOUT_MS)
+    after = [line.text_content() for line in page.query_selector_all("details.status .line")]
+
+    assert before and after == before
+    assert page.inner_text("details.status summary").startswith("Run log")

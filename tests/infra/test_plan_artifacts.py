@@ -1,60 +1,164 @@
-"""The files a deployment plan ships validate like our own infra: strict schemas, no regexes."""
+"""The files a deployment plan ships validate like our own infra: strict schemas, no regexes.
+
+Each target below is a configuration a plan can produce; every export format is written and
+checked with its own tooling (kubectl kustomize, helm lint/template, the compose spec,
+SkyPilot's task schema).
+"""
 
 from pathlib import Path
 
 import pytest
 import yaml
-from test_compose import check_jsonschema
 
-from agents.artifacts import build_artifacts, vllm_stack_values
-from tests.infra.k8s_validation import validate_k8s_yaml
+from agents.artifacts.build import build_artifacts
+from agents.artifacts.target import DeploymentTarget
+from tests.infra.plan_exports import check_compose_files, skypilot_errors, validate_exports
 
-ENGINES = [
-    ("vLLM", "meta-llama/Llama-3.1-70B-Instruct", 4),
-    ("TEI", "BAAI/bge-small-en-v1.5", 1),
-    ("Triton", "stabilityai/stable-diffusion-xl-base-1.0", 1),
-    ("Ollama", "meta-llama/Llama-3.1-8B-Instruct", 0),
-    ("training stack", "mistralai/Mistral-7B-v0.1", 2),
-]
+BASE = {
+    "provider": "aws",
+    "region": "us-east-1",
+    "cpu": 40.0,
+    "memory_gb": 300.0,
+    "disk_gb": 400,
+}
+TARGETS = {
+    "vllm-fp8-tp2": DeploymentTarget(
+        **BASE,
+        name="llama-3-1-70b-instruct",
+        workload="serve",
+        engine="vLLM",
+        image="vllm/vllm-openai:v0.10.1",
+        arch="x86_64",
+        model_id="meta-llama/Llama-3.1-70B-Instruct",
+        model_repo="meta-llama/Llama-3.1-70B-Instruct",
+        precision="fp8",
+        quantization="fp8",
+        tensor_parallel=2,
+        replicas=2,
+        gpu_model="H100",
+        gpu_count=2,
+        gpu_memory_gb=80,
+        max_model_len=8192,
+        gpu_memory_utilization=0.9,
+        instance_type="p5.48xlarge",
+    ),
+    "tei-cpu": DeploymentTarget(
+        **BASE,
+        name="bge-small-en-v1-5",
+        workload="serve",
+        engine="TEI",
+        image="ghcr.io/huggingface/text-embeddings-inference:cpu-1.8",
+        arch="x86_64",
+        model_id="BAAI/bge-small-en-v1.5",
+        model_repo="BAAI/bge-small-en-v1.5",
+        cpu_only=True,
+        instance_type="c6i.2xlarge",
+    ),
+    "ollama-cpu-arm": DeploymentTarget(
+        **BASE,
+        name="llama-3-1-8b-instruct",
+        workload="serve",
+        engine="Ollama",
+        image="ollama/ollama:0.11.4",
+        arch="arm64",
+        model_id="meta-llama/Llama-3.1-8B-Instruct",
+        model_repo="hf.co/bartowski/Meta-Llama-3.1-8B-Instruct-GGUF:Q4_K_M",
+        max_model_len=4096,
+        cpu_only=True,
+        instance_type="c7g.2xlarge",
+    ),
+    "triton-unknown-gpu": DeploymentTarget(
+        **BASE,
+        name="stable-diffusion-xl-base-1-0",
+        workload="serve",
+        engine="Triton",
+        image="nvcr.io/nvidia/tritonserver:25.07-py3",
+        arch="x86_64",
+        model_id="stabilityai/stable-diffusion-xl-base-1.0",
+        model_repo="stabilityai/stable-diffusion-xl-base-1.0",
+        gpu_model="RTX4090",
+        gpu_count=1,
+        gpu_memory_gb=24,
+        instance_type="1x-RTX_4090",
+    ),
+    "training-job": DeploymentTarget(
+        **BASE,
+        name="mistral-7b-v0-1",
+        workload="train",
+        engine="training stack",
+        image="pytorch/pytorch:2.7.1-cuda12.6-cudnn9-runtime",
+        arch="x86_64",
+        model_id="mistralai/Mistral-7B-v0.1",
+        model_repo="mistralai/Mistral-7B-v0.1",
+        gpu_model="A100-80GB",
+        gpu_count=4,
+        gpu_memory_gb=80,
+        instance_type="p4de.24xlarge",
+    ),
+}
 
 
-@pytest.mark.parametrize(("engine", "model_id", "gpus"), ENGINES)
-def test_plan_kubernetes_manifest_when_validated_strictly_then_no_errors(engine, model_id, gpus):
-    manifest = next(
-        a for a in build_artifacts(engine, model_id, gpus) if a.kind == "kubernetes_manifest"
-    )
+@pytest.mark.parametrize("name", TARGETS)
+def test_export_when_every_format_is_validated_then_no_errors(name, k8s_tools, tmp_path: Path):
+    target = TARGETS[name]
 
-    errors = validate_k8s_yaml(manifest.content)
+    errors = validate_exports(target, tmp_path, k8s_tools)
+    errors += check_compose_files([tmp_path / "compose" / "compose.yaml"])
 
     assert errors == []
-    limits = [
-        c["resources"]["limits"]
-        for doc in yaml.safe_load_all(manifest.content)
+
+
+@pytest.mark.parametrize("name", TARGETS)
+def test_plan_artifacts_when_parsed_then_gpu_requests_match_the_target(name):
+    target = TARGETS[name]
+    artifacts = {a.filename: a for a in build_artifacts(target)}
+
+    pods = [
+        doc["spec"]["template"]["spec"]
+        for doc in yaml.safe_load_all(artifacts["workload.yaml"].content)
         if doc["kind"] in ("Deployment", "Job")
-        for c in doc["spec"]["template"]["spec"]["containers"]
     ]
+    limits = [c["resources"]["limits"] for pod in pods for c in pod["containers"]]
     assert limits
-    if gpus:
-        assert all(lim["nvidia.com/gpu"] == gpus for lim in limits)
+    if target.cpu_only:
+        assert all("nvidia.com/gpu" not in a.content for a in artifacts.values())
     else:
-        assert all("nvidia.com/gpu" not in lim for lim in limits)
+        assert all(lim["nvidia.com/gpu"] == target.gpu_count for lim in limits)
+        assert all("affinity" in pod for pod in pods)
 
 
-@pytest.mark.parametrize(("engine", "model_id", "gpus"), ENGINES)
-def test_plan_compose_snippet_when_checked_against_compose_spec_then_valid(
-    engine, model_id, gpus, tmp_path: Path
-):
-    snippet = next(a for a in build_artifacts(engine, model_id, gpus) if a.kind == "compose")
-    path = tmp_path / "compose.yaml"
-    path.write_text(snippet.content)
+def test_skypilot_schema_when_a_field_is_misspelled_then_rejected():
+    errors = skypilot_errors("resources:\n  cloud: aws\n  acelerators: {H100: 1}\nrun: echo\n")
 
-    result = check_jsonschema(path)
-
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert errors and "acelerators" in errors[0]
 
 
-def test_plan_vllm_values_then_tensor_parallel_matches_the_gpus():
-    values = yaml.safe_load(vllm_stack_values("meta-llama/Llama-3.1-70B-Instruct", 4))
+def _workload(target: DeploymentTarget) -> dict:
+    manifest = next(a for a in build_artifacts(target) if a.filename == "workload.yaml")
+    return next(d for d in yaml.safe_load_all(manifest.content) if d["kind"] == "Deployment")
 
-    spec = values["servingEngineSpec"]["modelSpec"][0]
-    assert spec["requestGPU"] == 4 and spec["vllmConfig"]["tensorParallelSize"] == 4
+
+def test_ollama_when_probed_then_ready_only_once_its_model_is_pulled():
+    target = TARGETS["ollama-cpu-arm"]
+
+    (container,) = _workload(target)["spec"]["template"]["spec"]["containers"]
+
+    assert container["readinessProbe"]["exec"]["command"] == ["ollama", "show", target.model_repo]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/"
+
+
+def test_one_gpu_replica_then_recreate_and_several_then_rolling_with_a_budget():
+    single = TARGETS["vllm-fp8-tp2"].model_copy(update={"replicas": 1})
+
+    assert _workload(single)["spec"]["strategy"] == {"type": "Recreate"}
+    assert "strategy" not in _workload(TARGETS["vllm-fp8-tp2"])["spec"]
+
+
+def test_own_servers_then_the_skypilot_task_names_no_cloud():
+    own = TARGETS["training-job"].model_copy(update={"provider": "own", "region": "on-premises"})
+
+    task = yaml.safe_load(next(a for a in build_artifacts(own) if a.kind == "skypilot").content)
+
+    assert "cloud" not in task["resources"] and "region" not in task["resources"]
+    assert task["resources"]["accelerators"] == {"A100-80GB": 4}
+    assert skypilot_errors(yaml.safe_dump(task)) == []

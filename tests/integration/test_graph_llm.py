@@ -10,8 +10,9 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from agents.architect import MAX_CALLS_PER_STEP
+from agents.consistency import check_plan
 from agents.llm import MalformedOutputError, chat_model_override
-from agents.schemas import DeploymentPlan
+from agents.schemas import DeploymentPlan, WorkloadSpec
 from graph.context import Context
 from tests.stubs.fake_chat import ScriptedChatModel
 from tests.stubs.graphs import graph_with
@@ -229,3 +230,35 @@ async def test_second_turn_then_model_reads_the_whole_conversation(pg_url, embed
     # Each turn's architect starts from a clean scratchpad: system prompt and task only.
     fresh = [r for r in model.requests if len(r["tools"]) > 1 and len(r["messages"]) == 2]
     assert len(fresh) == 2
+
+
+async def test_model_writes_its_own_files_then_replaced_from_the_configuration_with_a_warning(
+    pg_url, embedder, instance
+):
+    bad_manifest = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: llm}\nspec:\n  template:\n"
+        "    spec:\n      containers:\n      - name: vllm\n        image: vllm/vllm-openai:latest\n"
+        "        args: [--model, meta-llama/Llama-3.1-8B-Instruct, --tensor-parallel-size, '0']\n"
+    )
+    plan = {
+        **plan_args([gpu(instance)]),
+        "artifacts": [
+            {"kind": "kubernetes_manifest", "filename": "workload.yaml", "content": bad_manifest}
+        ],
+    }
+    model = ScriptedChatModel(script=planner(plan))
+
+    with chat_model_override(lambda _selection: model):
+        async with graph_with(pg_url, embedder, **FAKE) as graph:
+            state = await _run(graph)
+
+    checked = DeploymentPlan.model_validate(state["plan"])
+    spec = WorkloadSpec.model_validate(state["spec"])
+    files = {a.filename: a.content for a in checked.artifacts}
+    assert any("did not match its configuration" in w for w in checked.warnings)
+    workload = files["workload.yaml"]
+    assert "'0'" not in workload and "vllm-openai:latest" not in workload
+    assert {"workload.yaml", "compose.yaml", "skypilot.yaml"} <= set(files)
+    assert checked.deployment is not None
+    assert checked.deployment.instance_type == instance["instance_type"]
+    assert check_plan(checked, spec) == []

@@ -1,0 +1,127 @@
+"""How each engine is started: image per hardware, command, arguments, port, health check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agents.artifacts.hardware import Arch, compute_capability
+from agents.artifacts.target import DeploymentTarget
+
+VLLM_IMAGE = "vllm/vllm-openai:v0.10.1"
+OLLAMA_IMAGE = "ollama/ollama:0.11.4"
+TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:25.07-py3"
+TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.4"
+TRTLLM_IMAGE = "nvcr.io/nvidia/tritonserver:25.07-trtllm-python-py3"
+TEI_VERSION = "1.8"
+# pytorch/pytorch is built for x86_64 only; NVIDIA's NGC PyTorch image also ships arm64.
+TRAINING_IMAGE = "pytorch/pytorch:2.7.1-cuda12.6-cudnn9-runtime"
+TRAINING_IMAGE_ARM = "nvcr.io/nvidia/pytorch:25.07-py3"
+# Images published for both architectures; every other one is x86_64 only.
+MULTI_ARCH = frozenset({OLLAMA_IMAGE, TRITON_IMAGE, TRAINING_IMAGE_ARM})
+
+
+def tei_image(gpu_model: str | None, cpu_only: bool) -> str:
+    """Return TEI's image for the GPU generation: TEI ships one build per compute capability."""
+    if cpu_only:
+        return f"ghcr.io/huggingface/text-embeddings-inference:cpu-{TEI_VERSION}"
+    cap = compute_capability(gpu_model)
+    if cap is None or cap >= 9.0:
+        prefix = "hopper-"
+    elif cap >= 8.9:
+        prefix = "89-"
+    elif cap >= 8.6:
+        prefix = "86-"
+    elif cap >= 8.0:
+        prefix = ""
+    else:
+        prefix = "turing-"
+    return f"ghcr.io/huggingface/text-embeddings-inference:{prefix}{TEI_VERSION}"
+
+
+def image_for(engine: str, gpu_model: str | None, cpu_only: bool, arch: Arch) -> str:
+    """Return the engine's image for the hardware (GPU generation, CPU, architecture)."""
+    if engine == "TEI":
+        return tei_image(gpu_model, cpu_only)
+    if engine == "training stack":
+        return TRAINING_IMAGE_ARM if arch == "arm64" else TRAINING_IMAGE
+    return {
+        "vLLM": VLLM_IMAGE,
+        "Ollama": OLLAMA_IMAGE,
+        "Triton": TRITON_IMAGE,
+        "TGI": TGI_IMAGE,
+        "TensorRT-LLM": TRTLLM_IMAGE,
+    }[engine]
+
+
+def image_arches(image: str) -> tuple[Arch, ...]:
+    """Return the CPU architectures an image is published for."""
+    return ("x86_64", "arm64") if image in MULTI_ARCH else ("x86_64",)
+
+
+@dataclass(frozen=True)
+class Server:
+    """The container's start-up: command and args, the port it serves, its health path."""
+
+    command: list[str] | None
+    args: list[str]
+    port: int | None
+    health_path: str | None
+    env: dict[str, str] = field(default_factory=dict)
+    model_volume: str | None = None
+    """Where the container keeps downloaded weights (a volume is mounted there)."""
+    ready_command: list[str] | None = None
+    """A command that succeeds once the model is loaded, where the health path says less."""
+
+
+def vllm_args(target: DeploymentTarget) -> list[str]:
+    """Return vLLM's flags: the sized precision, parallelism, context and memory share."""
+    args = ["--model", target.model_repo or "", "--port", "8000"]
+    if target.model_id and target.model_repo != target.model_id:
+        args += ["--served-model-name", target.model_id]
+    args += ["--tensor-parallel-size", str(target.tensor_parallel)]
+    if target.quantization:
+        args += ["--quantization", target.quantization]
+    elif target.dtype:
+        args += ["--dtype", target.dtype]
+    args += ["--kv-cache-dtype", target.kv_cache_dtype]
+    if target.max_model_len:
+        args += ["--max-model-len", str(target.max_model_len)]
+    if target.gpu_memory_utilization:
+        args += ["--gpu-memory-utilization", f"{target.gpu_memory_utilization:g}"]
+    return args
+
+
+def server(target: DeploymentTarget) -> Server:
+    """Return how the target's engine starts and is probed."""
+    hf_cache = "/root/.cache/huggingface"
+    if target.engine == "vLLM":
+        return Server(None, vllm_args(target), 8000, "/health", model_volume=hf_cache)
+    if target.engine == "TEI":
+        args = ["--model-id", target.model_repo or "", "--port", "8080"]
+        return Server(None, args, 8080, "/health", model_volume="/data")
+    if target.engine == "Ollama":
+        # Ollama has no flag to pull at start-up: serve, pull the model, then keep serving.
+        model = target.model_repo or ""
+        script = f'ollama serve & server=$!; sleep 5; ollama pull "{model}"; wait $server'
+        env = {"OLLAMA_HOST": "0.0.0.0:11434"}
+        if target.max_model_len:
+            env["OLLAMA_CONTEXT_LENGTH"] = str(target.max_model_len)
+        # "/" answers while the model is still downloading; ready means the model is there.
+        return Server(
+            ["/bin/sh", "-c"], [script], 11434, "/", env, "/root/.ollama", ["ollama", "show", model]
+        )
+    if target.engine == "Triton":
+        args = ["tritonserver", "--model-repository=/models"]
+        return Server(None, args, 8000, "/v2/health/ready", model_volume="/models")
+    if target.engine == "TGI":
+        args = ["--model-id", target.model_repo or "", "--port", "80"]
+        args += ["--num-shard", str(target.tensor_parallel)]
+        if target.max_model_len:
+            args += ["--max-total-tokens", str(target.max_model_len)]
+        return Server(None, args, 80, "/health", model_volume="/data")
+    if target.engine == "TensorRT-LLM":
+        args = ["tritonserver", "--model-repository=/models"]
+        return Server(None, args, 8000, "/v2/health/ready", model_volume="/models")
+    command = ["torchrun", f"--nproc_per_node={max(target.gpu_count, 1)}", "train.py"]
+    env = {"MODEL_ID": target.model_repo or ""}
+    return Server(command, [], None, None, env, "/checkpoints")

@@ -1,0 +1,207 @@
+"""Kubernetes files from a DeploymentTarget: the workload manifest and a kustomize base.
+
+Serving gets a Deployment (probes on the engine's health path, /dev/shm for tensor
+parallelism, the node pinned to the GPU sized for), a Service, and a PodDisruptionBudget
+when there is more than one replica. Training and fine-tuning get a Job. CPU targets request
+no ``nvidia.com/gpu`` anywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from agents.artifacts.engines import server
+from agents.artifacts.hardware import GPU_PRODUCT_LABELS
+from agents.artifacts.target import DeploymentTarget
+from agents.artifacts.yaml_io import dump, dump_all
+
+# /dev/shm for NCCL between tensor-parallel ranks; Docker's default 64 MB is far too small.
+SHM_SIZE = "16Gi"
+# vLLM loads and (for FP8) quantizes the weights before /health answers: wait up to 30 min.
+STARTUP_FAILURES = 180
+PROBE_PERIOD_S = 10
+
+
+def labels(target: DeploymentTarget) -> dict[str, str]:
+    """Return the workload's labels (a fresh dict: shared ones would dump as YAML anchors)."""
+    return {"app.kubernetes.io/name": target.name, "app.kubernetes.io/part-of": "stack8s-plan"}
+
+
+def resources(target: DeploymentTarget) -> dict[str, Any]:
+    """Return requests and limits equal to the instance share the target sized for."""
+    requests: dict[str, Any] = {}
+    if target.cpu:
+        requests["cpu"] = f"{target.cpu:g}"
+    if target.memory_gb:
+        requests["memory"] = f"{math.floor(target.memory_gb)}G"
+    requests.setdefault("cpu", "4")
+    requests.setdefault("memory", "16Gi")
+    # Memory is capped at the request (no overcommit that ends in an OOM kill); CPU is not.
+    limits: dict[str, Any] = {"memory": requests["memory"]}
+    if target.gpu_count and not target.cpu_only:
+        requests["nvidia.com/gpu"] = target.gpu_count
+        limits["nvidia.com/gpu"] = target.gpu_count
+    return {"requests": requests, "limits": limits}
+
+
+def _probe(path: str, port: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": port},
+        "periodSeconds": PROBE_PERIOD_S,
+        "failureThreshold": failures,
+    }
+
+
+def container(target: DeploymentTarget) -> dict[str, Any]:
+    """Return the engine's container: image, start-up, ports, probes, resources, volumes."""
+    srv = server(target)
+    spec: dict[str, Any] = {"name": "server", "image": target.image}
+    if srv.command:
+        spec["command"] = list(srv.command)
+    if srv.args:
+        spec["args"] = list(srv.args)
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in srv.env.items()]
+    if target.model_repo and target.engine != "Ollama":
+        env.append(
+            {
+                "name": "HF_TOKEN",
+                "valueFrom": {
+                    "secretKeyRef": {"name": "hf-token", "key": "token", "optional": True}
+                },
+            }
+        )
+    if env:
+        spec["env"] = env
+    if srv.port:
+        spec["ports"] = [{"containerPort": srv.port, "name": "http"}]
+    if srv.port and srv.health_path:
+        if srv.ready_command:
+            ready = {"exec": {"command": list(srv.ready_command)}, "periodSeconds": PROBE_PERIOD_S}
+            spec["startupProbe"] = {**ready, "failureThreshold": STARTUP_FAILURES}
+            spec["readinessProbe"] = {**ready, "failureThreshold": 3}
+        else:
+            spec["startupProbe"] = _probe(srv.health_path, srv.port, STARTUP_FAILURES)
+            spec["readinessProbe"] = _probe(srv.health_path, srv.port, 3)
+        spec["livenessProbe"] = _probe(srv.health_path, srv.port, 6)
+    spec["resources"] = resources(target)
+    mounts = []
+    if srv.model_volume:
+        mounts.append({"name": "model-cache", "mountPath": srv.model_volume})
+    if target.tensor_parallel > 1 or target.workload == "train" and target.gpu_count > 1:
+        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
+    if mounts:
+        spec["volumeMounts"] = mounts
+    return spec
+
+
+def _affinity(target: DeploymentTarget) -> dict[str, Any] | None:
+    """Pin the pod to nodes with the GPU sized for (labels from GPU feature discovery)."""
+    if target.cpu_only or not target.gpu_model:
+        return None
+    products = GPU_PRODUCT_LABELS.get(target.gpu_model)
+    if products:
+        expression = {"key": "nvidia.com/gpu.product", "operator": "In", "values": list(products)}
+    else:
+        # Unknown board names: at least the memory sized for (the label is in MiB).
+        mib = int((target.gpu_memory_gb or 0) * 1000**3 / 1024**2 * 0.95)
+        expression = {"key": "nvidia.com/gpu.memory", "operator": "Gt", "values": [str(mib)]}
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [expression]}]
+            }
+        }
+    }
+
+
+def pod_spec(target: DeploymentTarget) -> dict[str, Any]:
+    """Return the pod: the container, its volumes, its node placement."""
+    spec: dict[str, Any] = {"containers": [container(target)]}
+    volumes: list[dict[str, Any]] = []
+    if server(target).model_volume:
+        volumes.append({"name": "model-cache", "emptyDir": {}})
+    if target.tensor_parallel > 1 or target.workload == "train" and target.gpu_count > 1:
+        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": SHM_SIZE}})
+    if volumes:
+        spec["volumes"] = volumes
+    affinity = _affinity(target)
+    if affinity:
+        spec["affinity"] = affinity
+        spec["tolerations"] = [
+            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+        ]
+    if target.arch == "arm64":
+        spec["nodeSelector"] = {"kubernetes.io/arch": "arm64"}
+    if target.workload == "train":
+        spec["restartPolicy"] = "Never"
+    return spec
+
+
+def documents(target: DeploymentTarget) -> list[dict[str, Any]]:
+    """Return the workload's Kubernetes objects."""
+    metadata = {"name": target.name, "labels": labels(target)}
+    template = {"metadata": {"labels": labels(target)}, "spec": pod_spec(target)}
+    if target.workload == "train":
+        job = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": metadata,
+            "spec": {"backoffLimit": 1, "template": template},
+        }
+        return [job]
+    deployment: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": {
+            "replicas": target.replicas,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": target.name}},
+            "template": template,
+        },
+    }
+    if target.gpu_count and not target.cpu_only and target.replicas == 1:
+        # A rolling update would start a second pod that needs GPUs the node does not have.
+        deployment["spec"]["strategy"] = {"type": "Recreate"}
+    docs: list[dict[str, Any]] = [deployment]
+    if server(target).port:
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": target.name, "labels": labels(target)},
+                "spec": {
+                    "selector": {"app.kubernetes.io/name": target.name},
+                    "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+                },
+            }
+        )
+    if target.replicas > 1:
+        docs.append(
+            {
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": {"name": target.name, "labels": labels(target)},
+                "spec": {
+                    "maxUnavailable": 1,
+                    "selector": {"matchLabels": {"app.kubernetes.io/name": target.name}},
+                },
+            }
+        )
+    return docs
+
+
+def manifest(target: DeploymentTarget) -> str:
+    """Return the workload manifest as multi-document YAML."""
+    return dump_all(documents(target))
+
+
+def kustomization() -> str:
+    """Return a kustomization.yaml that applies workload.yaml (``kubectl apply -k``)."""
+    return dump(
+        {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": ["workload.yaml"],
+        }
+    )
