@@ -61,7 +61,14 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
 
 def add_export_parser(sub: Any) -> None:
     """Add ``export`` to the command line."""
-    export = sub.add_parser("export", help="write a chat's latest plan as deployable files")
+    export = sub.add_parser(
+        "export",
+        help="write a chat's latest plan as deployable files",
+        description="Write the latest plan of a chat as a directory to deploy: a Helm chart "
+        "(helm install), a kustomize base (kubectl apply -k), a compose file (docker compose "
+        "up) or a SkyPilot task (sky launch). Every file comes from the plan's deployment "
+        "configuration; a plan with no instance that fits has no files, and says why.",
+    )
     export.add_argument("thread", help="the chat's thread id (stack8s plan prints it)")
     export.add_argument("--format", required=True, choices=FORMATS, help="what to write")
     export.add_argument("--out", required=True, help="directory to write the files into")

@@ -10,7 +10,8 @@ from agents.artifacts.bundle import zip_bundle
 from agents.schemas import DeploymentPlan
 from api import chat_store
 from api.deps import LimitedUser, Runtime
-from api.routes.chat import _NOT_FOUND, _pool, _runs, _thread_id
+from api.openapi import errors
+from api.routes.chat import _CALLER, _NOT_FOUND, _pool, _runs, _thread_id
 
 router = APIRouter(prefix="/api/v1", tags=["chat"])
 
@@ -19,8 +20,11 @@ router = APIRouter(prefix="/api/v1", tags=["chat"])
     "/chat/{conversation_id}/plan.zip",
     response_class=Response,
     responses={
-        200: {"content": {"application/zip": {}}, "description": "The plan's files."},
-        404: {"description": "No such chat, or it has no plan with deployment files."},
+        200: {
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The plan's files.",
+        },
+        **errors(*_CALLER, 404),
     },
 )
 async def download_plan(conversation_id: str, user: LimitedUser, runtime: Runtime) -> Response:
