@@ -128,8 +128,21 @@ def _sizing_summary(
     )
 
 
+DOMAIN_WORDS = {
+    "llm": "a language model (LLM)",
+    "nlp": "an NLP model",
+    "speech": "a speech model",
+    "image_generation": "an image-generation model",
+    "vision": "a vision model",
+    "embeddings": "an embedding model",
+    "multimodal": "a vision-language model",
+    "tabular": "a tabular model",
+}
+
+
 def _understanding(spec: WorkloadSpec) -> str:
-    parts = [f"{(spec.task_type or 'workload').replace('_', '-')} of a {spec.domain or 'ML'} model"]
+    task = (spec.task_type or "workload").replace("_", "-")
+    parts = [f"{task} of {DOMAIN_WORDS.get(spec.domain or '', 'an ML model')}"]
     if spec.model_needs.named_models:
         parts.append("(" + ", ".join(spec.model_needs.named_models) + ")")
     elif spec.model_needs.size_billion_params:
@@ -186,6 +199,11 @@ def steps_for(target: DeploymentTarget | None, charts: list[ChartRecommendation]
         "Create a Kubernetes cluster (EKS, GKE, AKS or self-managed) with a node pool "
         f"of the first recommended instance type{pool}."
     ]
+    if target and target.provider == OWN_PROVIDER:
+        steps = [
+            "Use your own cluster: point kubectl at it and check that the nodes with "
+            f"{target.gpu_model} GPUs are Ready (kubectl get nodes)."
+        ]
     for chart in charts:
         steps.append(
             f"helm install {chart.chart} ({chart.repo or 'its repository'}"

@@ -30,10 +30,11 @@ def render_plan(plan: DeploymentPlan) -> str:
         out += [
             "### Sizing",
             "",
-            f"{s.model_id or 'the model'} in {s.precision}: weights {s.weights_gb:,.1f} GB + "
-            f"KV cache {s.kv_cache_gb:,.1f} GB + overhead {s.overhead_gb:,.1f} GB = "
-            f"**{s.total_vram_gb:,.1f} GB**; tensor parallel {s.tensor_parallel} "
-            f"({s.per_gpu_gb:,.1f} GB per GPU).",
+            f"{s.model_id or 'the model'} in {s.precision}: weights {s.weights_gb:,.1f} GiB + "
+            f"KV cache {s.kv_cache_gb:,.1f} GiB + overhead {s.overhead_gb:,.1f} GiB = "
+            f"**{s.total_vram_gb:,.1f} GiB**; tensor parallel {s.tensor_parallel} "
+            f"({s.per_gpu_gb:,.1f} GiB per GPU). GPU memory is in GiB (2^30 bytes), as GPU "
+            "vendors and clouds state it.",
             "",
         ]
     if plan.gpu_recommendations:
@@ -47,7 +48,7 @@ def render_plan(plan: DeploymentPlan) -> str:
             tps = f"{g.est_tokens_per_s:,.0f}" if g.est_tokens_per_s else "-"
             out.append(
                 f"| {i} | {g.provider} | {g.instance_type} | {g.region} | "
-                f"{g.gpu_count:g}× {g.gpu_model} | {g.vram_total_gb:g} GB | "
+                f"{g.gpu_count:g}× {g.gpu_model} | {g.vram_total_gb:g} GiB | "
                 f"{_money(g.price_hourly_usd)} | {_money(g.price_monthly_usd)} | {tps} |"
             )
         out.append("")

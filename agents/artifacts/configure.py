@@ -19,6 +19,7 @@ from agents.artifacts.target import (
     TargetEngine,
     k8s_name,
 )
+from agents.constraints import OWN_PROVIDER
 from agents.schemas import DeploymentPlan, GpuRecommendation, WorkloadSpec
 
 # Disk to provision: three copies of the weights (download, cache, spare), at least this.
@@ -156,6 +157,14 @@ def _resources(
     return (max(cpu, 0.5) if cpu is not None else None), (max(memory, 1) if memory else None)
 
 
+def _own_replicas(spec: WorkloadSpec, provider: str, tp: int) -> int:
+    """Return one replica per TP group on the user's own nodes; 1 on rented instances."""
+    own = spec.own_hardware
+    if provider != OWN_PROVIDER or not own.gpu_model:
+        return 1
+    return max(1, (own.nodes or 1) * ((own.gpus_per_node or 1) // max(tp, 1)))
+
+
 def configure(
     plan: DeploymentPlan,
     spec: WorkloadSpec,
@@ -266,7 +275,7 @@ def configure(
         dtype=dtype,
         kv_cache_dtype="fp8" if sizing and sizing.kv_cache_dtype == "fp8" else "auto",
         tensor_parallel=tp,
-        replicas=1,
+        replicas=_own_replicas(spec, gpu.provider, tp),
         gpu_model=None if cpu_only else gpu.gpu_model,
         gpu_count=gpus_used,
         gpu_memory_gb=None if cpu_only else round(gpu.vram_total_gb / max(gpu.gpu_count, 1), 1),

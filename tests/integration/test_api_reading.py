@@ -10,21 +10,13 @@ import uuid
 import httpx
 import pytest
 
-from api.app import create_app
-from core.settings import Settings
-from tests.support.live_server import serve_asgi
-
 pytestmark = pytest.mark.integration
 TIMEOUT = httpx.Timeout(60.0)
 
 
 @pytest.fixture(scope="module")
-def api(pg_url, ingested, auth_stub):
-    settings = Settings(
-        database_url=pg_url, auth_enabled=True, supabase_url=auth_stub.base_url, _env_file=None
-    )
-    with serve_asgi(create_app(settings)) as url:
-        yield url
+def api(authed_api):
+    return authed_api
 
 
 @pytest.fixture
