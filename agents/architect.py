@@ -361,8 +361,8 @@ def reconcile_with_tools(plan: DeploymentPlan, template: DeploymentPlan) -> Depl
     if plan.serving_engine is None:
         plan.serving_engine = template.serving_engine
         plan.serving_engine_why = template.serving_engine_why
-    if not plan.artifacts:
-        plan.artifacts = template.artifacts
+    # No files are copied from the template: it may have chosen another instance, and the
+    # validator generates every file from the checked plan's configuration anyway.
     plan.assumptions = list(dict.fromkeys([*plan.assumptions, *template.assumptions]))
     plan.warnings = list(dict.fromkeys([*template.warnings, *plan.warnings]))
     return plan
