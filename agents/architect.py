@@ -32,7 +32,7 @@ from agents.llm import invoke_structured
 from agents.plan_builder import overhead_budget
 from agents.prompts import ARCHITECT_SYNTHESIS, ARCHITECT_SYSTEM, ARCHITECT_TASK
 from agents.schemas import DeploymentPlan, WorkloadSpec
-from agents.workload import workload_args, workload_assumptions
+from agents.workload import configuration_load, workload_args, workload_assumptions
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +139,46 @@ def compute_args(
     return args
 
 
+# Engines whose configurations the search estimates (its roofline and AIConfigurator model them).
+SEARCHED_ENGINES = frozenset({"vLLM"})
+
+
+def searches_configuration(spec: WorkloadSpec, engine: EngineChoice) -> bool:
+    """Say whether the plan is a configuration search: a GPU-served LLM on rented instances."""
+    return (
+        engine.engine in SEARCHED_ENGINES
+        and spec.domain in ("llm", None)
+        and spec.task_type not in ("training", "fine_tuning")
+        and spec.gpu_needed is not False
+        and spec.own_hardware.gpu_model is None
+        and spec.own_hardware.cloud_allowed is not False
+        and spec.precision != "fp32"  # the search tries 16-bit and narrower builds
+    )
+
+
+def configuration_args(
+    spec: WorkloadSpec, model_id: str, sizing: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Build the configuration search for the sized model, the load and the filters."""
+    args: dict[str, Any] = {"model_id": model_id, **configuration_load(spec)}
+    args.update(hardware_filters(spec))
+    if spec.min_vram_gb:
+        args["min_vram_per_gpu_gb"] = spec.min_vram_gb
+    if spec.precision:
+        args["precision"] = spec.precision
+    if spec.hardware.spot_allowed:
+        args["spot"] = True
+    if spec.providers:
+        args["providers"] = spec.providers
+    if spec.regions:
+        args["regions"] = spec.regions
+    if spec.budget_monthly_usd:
+        args["budget_monthly_usd"] = max(spec.budget_monthly_usd - overhead_budget(sizing), 0.0)
+    if spec.latency.ttft_ms or spec.latency.tpot_ms:
+        args["latency_stated"] = True
+    return args
+
+
 def hf_args(spec: WorkloadSpec) -> dict[str, Any]:
     """Build the model search: the domain's task in words, and its pipeline tag."""
     domain = spec.domain or "llm"
@@ -185,6 +225,9 @@ def offline_next_calls(
         ]
         for i, (query, _purpose) in enumerate(stack_queries(spec, engine)):
             calls.append(_call(f"chart-{i}", "k8s_chart_search", {"query": query, "top_k": 1}))
+        if model_id and sizing and searches_configuration(spec, engine):
+            args = configuration_args(spec, sizing.get("model_id") or model_id, sizing)
+            calls.append(_call("configuration", "configuration_search", args))
         return calls
     if results["compute"].status == "error" and "compute-generic" not in done:
         # The model is sized (from its stated size) but unknown to the instance fit: filter
@@ -194,6 +237,21 @@ def offline_next_calls(
         if floor and spec.gpu_needed is not False:
             args["min_vram_per_gpu_gb"] = max(floor, spec.min_vram_gb or 0)
         return [_call("compute-generic", "compute_search", args)]
+    configured = results.get("configuration")
+    searched = (configured.artifact or {}) if configured is not None else None
+    if searched is not None and configured is not None and configured.status != "error":
+        over = (searched.get("budget") or {}).get("within_budget") is False
+        if (over or not searched.get("chosen")) and hardware_filters(spec) and (
+            "configuration-relaxed" not in done
+        ):
+            # The GPUs, instances or GPU count named cannot carry the load within budget:
+            # find what would, and let the plan say which constraint could not be met.
+            args = configuration_args(spec, searched.get("model_id") or model_id or "", sizing)
+            for key in ("gpu_model", "instance_types", "max_gpu_count"):
+                args.pop(key, None)
+            return [_call("configuration-relaxed", "configuration_search", args)]
+        if searched.get("chosen"):
+            return []  # the configuration search chose what runs
     compute = (results.get("compute-generic") or results["compute"]).artifact or {}
     relax = bool(hardware_filters(spec)) and not compute.get("results")
     if relax and "compute-relaxed" not in done:
@@ -263,12 +321,35 @@ def collect_results(
         "sizing": artifact("sizing", "vram_sizing"),
         "compute": relaxed if relaxed is not None else strict,
         "compute_strict": strict,
-        "relaxed": relaxed is not None,
         "spot": bool(spec.hardware.spot_allowed),
         "compute_without_budget": artifact("compute-any-budget"),
+        **_configuration(artifact("configuration", "configuration_search"),
+                         artifact("configuration-relaxed"), relaxed is not None),
         "hf": artifact("hf", "hf_model_search"),
         "charts": charts,
     }
+
+
+def _configuration(
+    strict: dict[str, Any] | None, relaxed: dict[str, Any] | None, compute_relaxed: bool
+) -> dict[str, Any]:
+    """Choose between the searches with and without the hardware named, as the plan uses them.
+
+    The relaxed one is used when the strict one found nothing or is over budget and the
+    relaxed one keeps to it (the plan then names the constraint it could not meet).
+    """
+    def within(found: dict[str, Any] | None) -> bool:
+        if not found or not found.get("chosen"):
+            return False
+        return (found.get("budget") or {}).get("within_budget") is not False
+
+    use_relaxed = bool(relaxed and relaxed.get("chosen")) and (
+        not (strict and strict.get("chosen")) or (not within(strict) and within(relaxed))
+    )
+    if use_relaxed:
+        return {"configuration": relaxed, "relaxed": True}
+    chose = bool((strict or {}).get("chosen"))
+    return {"configuration": strict, "relaxed": compute_relaxed and not chose}
 
 
 def _model_messages(spec: WorkloadSpec, work: Sequence[AnyMessage]) -> list[BaseMessage]:

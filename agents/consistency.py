@@ -254,12 +254,16 @@ def cost_problems(plan: DeploymentPlan) -> list[str]:
     cost = plan.cost_estimate
     if cost is None:
         return []
-    replicas = plan.deployment.replicas if plan.deployment else 1
+    target = plan.deployment
+    # Searched plans run the configuration's instances; others one instance per replica.
+    instances = 1
+    if target is not None:
+        instances = target.instances if plan.configuration else target.replicas
     first = plan.gpu_recommendations[0].price_monthly_usd if plan.gpu_recommendations else 0.0
     problems = []
-    if abs(cost.compute_monthly_usd - first * replicas) > 0.01:
+    if cost.job is None and abs(cost.compute_monthly_usd - first * instances) > 0.01:
         problems.append(
-            f"compute ${cost.compute_monthly_usd:,.2f}/month ≠ {replicas} × the first "
+            f"compute ${cost.compute_monthly_usd:,.2f}/month ≠ {instances} × the first "
             f"instance's ${first:,.2f}"
         )
     parts = cost.compute_monthly_usd + cost.storage_monthly_usd + cost.network_monthly_usd

@@ -13,19 +13,38 @@ from agents.artifacts.configure import MIN_STORAGE_GB as MIN_STORAGE_GB
 from agents.artifacts.configure import InstanceFacts, configure
 from agents.artifacts.configure import storage_gb as weights_storage_gb
 from agents.artifacts.target import DeploymentTarget
+from agents.configured import (
+    budget_warnings,
+    configurations,
+    recommendation,
+    rejected_by_kind,
+    row_of,
+    search_assumptions,
+    searched,
+    shortfall_warnings,
+)
+from agents.configured import tradeoffs as configured_tradeoffs
 from agents.constraints import OWN_PROVIDER, constraint_warnings, plan_on_own_hardware
 from agents.engine import EngineChoice
+from agents.job_costs import batch_job, training_cost
 from agents.schemas import (
     ChartRecommendation,
     CostEstimate,
     DeploymentPlan,
     GpuRecommendation,
+    JobCost,
     ModelRecommendation,
     SizingSummary,
     WorkloadSpec,
 )
+from tools.search import Configuration
 
 HOURS_PER_MONTH = 730
+
+
+def own_rows_used(rows: list[dict[str, Any]]) -> bool:
+    """Say whether the plan runs on the user's own nodes (no search of rented instances)."""
+    return bool(rows) and rows[0].get("provider") == OWN_PROVIDER
 # How a warning names a search that failed this turn (the plan is built without its results).
 SKIPPED_SEARCHES = {
     "hf_model_search": "model search",
@@ -47,9 +66,25 @@ def storage_gb(sizing: dict[str, Any] | None) -> float:
 
 
 def cost_estimate(
-    compute_monthly: float, sizing: dict[str, Any] | None, budget: float | None
+    compute_monthly: float,
+    sizing: dict[str, Any] | None,
+    budget: float | None,
+    *,
+    instances: int = 1,
+    job: JobCost | None = None,
 ) -> CostEstimate:
     """Break the monthly cost into compute, storage and network, and check the budget."""
+    running = (
+        f"compute: {instances} instances running 24/7 (hourly × {HOURS_PER_MONTH} × "
+        f"{instances})"
+        if instances > 1
+        else f"compute: the first instance running 24/7 (hourly × {HOURS_PER_MONTH})"
+    )
+    if job is not None:
+        running = (
+            f"compute: billed while the job runs, {job.wall_clock_hours:,.2f} h × "
+            f"{job.runs_per_month or 1:g} run(s) a month"
+        )
     disk = storage_gb(sizing)
     storage = round(disk * STORAGE_USD_PER_GB_MONTH, 2)
     network = round(NETWORK_EGRESS_GB * NETWORK_USD_PER_GB, 2)
@@ -60,8 +95,9 @@ def cost_estimate(
         network_monthly_usd=network,
         total_monthly_usd=total,
         within_budget=None if budget is None else total <= budget,
+        job=job,
         assumptions=[
-            f"compute: the first instance running 24/7 (hourly × {HOURS_PER_MONTH})",
+            running,
             f"storage: {disk:g} GB of block storage at ${STORAGE_USD_PER_GB_MONTH}/GB-month",
             f"network: {NETWORK_EGRESS_GB} GB egress at ${NETWORK_USD_PER_GB}/GB",
         ],
@@ -124,6 +160,7 @@ def _sizing_summary(
         per_gpu_gb=round(per_gpu, 3),
         context_length=workload.get("context_length"),
         kv_cache_dtype=sizing.get("kv_cache_dtype") or "auto",
+        kv_cache_worst_case_gb=sizing.get("kv_cache_worst_case_gb"),
         assumptions=list(sizing.get("assumptions", []))[:8],
     )
 
@@ -266,8 +303,17 @@ def build_plan(
         if own_rows is not None:
             rows, compute, fallback = own_rows, {**compute, "results": own_rows}, None
     gpus = [_gpu_row(row, i + 1, spot) for i, row in enumerate(rows[:3])]
+    found = searched(results) if not own_rows_used(rows) else None
+    if found is not None:
+        # The configuration search chose what runs: its instances, memory and price lead.
+        configs = configurations(found)
+        gpus = [recommendation(config, i + 1) for i, config in enumerate(configs)]
+        rows = [row_of(configs[0], found.get("instance"))]
+        sizing = found["sizing"]
+        fallback = None
+        compute = {"results": rows, "rejected": rejected_by_kind(found)}
     warnings += constraint_warnings(spec, results, rows)
-    if not compute["results"] and fallback and fallback["results"]:
+    if found is None and not compute["results"] and fallback and fallback["results"]:
         cheapest = gpus[0]
         warnings.append(
             f"nothing fits the ${spec.budget_monthly_usd:,.0f}/month budget; the cheapest "
@@ -297,7 +343,9 @@ def build_plan(
         for c in results.get("charts", [])
     ]
     tradeoffs = [f"{engine.engine}: {engine.why}"]
-    if len(gpus) > 1:
+    if found is not None:
+        tradeoffs += configured_tradeoffs(found)
+    elif len(gpus) > 1:
         delta = gpus[1].price_monthly_usd - gpus[0].price_monthly_usd
         tradeoffs.append(
             f"{gpus[1].instance_type} costs ${delta:,.0f}/month more than "
@@ -306,9 +354,23 @@ def build_plan(
     if spot:
         tradeoffs.append("spot prices can be reclaimed at short notice; keep a fallback pool")
     workload = results.get("workload") or {}
+    job = batch_job(found, spec) if found is not None else None
+    if job is None and rows and rows[0].get("provider") != OWN_PROVIDER:
+        job = training_cost(spec, sizing, rows[0], spot)
+    compute_monthly = gpus[0].price_monthly_usd * gpus[0].instances if gpus else 0.0
+    if job is not None:
+        compute_monthly = job.total_usd * (job.runs_per_month or 1)
+    costs = cost_estimate(compute_monthly, sizing, spec.budget_monthly_usd,
+                          instances=gpus[0].instances if gpus else 1, job=job)
+    if found is not None:
+        warnings += shortfall_warnings(found)
+        warnings += budget_warnings(found, spec, costs.total_monthly_usd)
+    assumed = results.get("assumptions", [])
+    if found is not None:
+        assumed = search_assumptions(found, spec, assumed)
     plan = DeploymentPlan(
         understanding=_understanding(spec),
-        assumptions=list(dict.fromkeys([*spec.assumptions, *results.get("assumptions", [])])),
+        assumptions=list(dict.fromkeys([*spec.assumptions, *assumed])),
         sizing=_sizing_summary(
             sizing, (fallback or compute).get("fit"), rows[0] if rows else None, workload
         )
@@ -320,9 +382,8 @@ def build_plan(
         serving_engine=engine.engine,
         serving_engine_why=engine.why,
         kubernetes_stack=charts,
-        cost_estimate=cost_estimate(
-            gpus[0].price_monthly_usd if gpus else 0.0, sizing, spec.budget_monthly_usd
-        ),
+        cost_estimate=costs,
+        configuration=Configuration.model_validate(found["chosen"]) if found else None,
         tradeoffs=tradeoffs,
         warnings=warnings,
         sources=sources,

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from agents.artifacts.target import DeploymentTarget
+from tools.search import Configuration
 
 TaskType = Literal["inference", "fine_tuning", "training", "batch", "embedding", "rag", "other"]
 Domain = Literal[
@@ -229,6 +230,10 @@ class SizingSummary(_Strict):
         default=None, ge=1, description="Tokens per sequence sized for (the engine's max length)."
     )
     kv_cache_dtype: str = Field(default="auto", description="KV cache dtype sized for.")
+    kv_cache_worst_case_gb: float | None = Field(
+        default=None, ge=0, description="KV cache with every sequence at the full context."
+    )
+    unit: str = Field(default="GiB", description="Unit of every *_gb figure (2**30 bytes).")
     assumptions: list[str] = Field(default_factory=list, description="How it was computed.")
 
 
@@ -245,6 +250,7 @@ class GpuRecommendation(_Strict):
     price_monthly_usd: float = Field(ge=0, description="price_hourly_usd × 730.")
     est_tokens_per_s: float | None = Field(default=None, description="Estimated decode rate.")
     usd_per_1m_tokens: float | None = Field(default=None, description="Cost per 1M output tokens.")
+    instances: int = Field(default=1, ge=1, description="Instances of this type the plan runs.")
     why: str = Field(description="Why this instance, in one or two sentences.")
 
 
@@ -276,6 +282,16 @@ class Artifact(_Strict):
     content: str = Field(description="The file's text (YAML).")
 
 
+class JobCost(_Strict):
+    """What one run of a finite job takes: GPU-hours, hours on the clock, dollars."""
+
+    gpu_hours: float = Field(ge=0)
+    wall_clock_hours: float = Field(ge=0)
+    total_usd: float = Field(ge=0)
+    runs_per_month: float | None = Field(default=None, ge=0, description="For recurring runs.")
+    formula: str = Field(description="How the hours were computed.")
+
+
 class CostEstimate(_Strict):
     """Monthly cost, broken down."""
 
@@ -284,6 +300,9 @@ class CostEstimate(_Strict):
     network_monthly_usd: float = Field(ge=0)
     total_monthly_usd: float = Field(ge=0)
     within_budget: bool | None = Field(default=None, description="None when no budget was given.")
+    job: JobCost | None = Field(
+        default=None, description="Work that ends (training, batch runs), priced as a job."
+    )
     assumptions: list[str] = Field(default_factory=list)
 
 
@@ -309,6 +328,11 @@ class DeploymentPlan(_Strict):
     deployment: SkipJsonSchema[DeploymentTarget | None] = Field(
         default=None,
         description="The configuration every artifact is generated from (set by the validator).",
+    )
+    configuration: SkipJsonSchema[Configuration | None] = Field(
+        default=None,
+        description="The configuration the search chose: build, precision, KV dtype, TP, "
+        "replicas, instances, with its latency and throughput estimate.",
     )
     artifacts: list[Artifact] = Field(default_factory=list)
     cost_estimate: CostEstimate | None = None

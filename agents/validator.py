@@ -103,7 +103,10 @@ async def _check_gpus(
         rec.vram_total_gb = row["gpu_memory_gb_total"]
         rec.gpu_count = row["gpu_count"]
         rec.gpu_model = row["gpu_model"] or "none"
-        if not _fits(rec, plan, row["memory_gb"]):
+        # A searched plan's alternatives run their own precision and TP, which the search
+        # fitted; the plan's sizing is the first instance's configuration.
+        alternative = plan.configuration is not None and rec is not plan.gpu_recommendations[0]
+        if not alternative and not _fits(rec, plan, row["memory_gb"]):
             warnings.append(
                 f"removed {rec.instance_type}: {rec.vram_total_gb:g} GB of GPU memory "
                 "does not hold the sizing"
@@ -111,7 +114,12 @@ async def _check_gpus(
             continue
         rows[rec.instance_type] = row
         kept.append(rec)
-    ordered = sorted(kept, key=lambda r: (r.price_monthly_usd, -r.vram_total_gb))
+    # A searched plan leads with its chosen configuration (the cheapest that carries the
+    # load, a 4-bit build only where it saves enough); its alternatives follow by price.
+    lead = kept[:1] if plan.configuration is not None and kept and (
+        kept[0] is plan.gpu_recommendations[0]) else []
+    ordered = lead + sorted(kept[len(lead):],
+                            key=lambda r: (r.price_monthly_usd * r.instances, -r.vram_total_gb))
     if [r.instance_type for r in ordered] != [r.instance_type for r in kept]:
         warnings.append("reordered the GPU recommendations cheapest first")
     return ordered
@@ -195,11 +203,16 @@ async def validate_plan(
     plan.warnings = warnings
     plan = await _deployment(conn, plan, spec, rows)
     warnings = plan.warnings
-    replicas = plan.deployment.replicas if plan.deployment else 1
-    compute = plan.gpu_recommendations[0].price_monthly_usd if plan.gpu_recommendations else 0.0
-    compute *= replicas
+    first = plan.gpu_recommendations[0] if plan.gpu_recommendations else None
+    compute = first.price_monthly_usd * _instances(plan) if first else 0.0
+    job = plan.cost_estimate.job if plan.cost_estimate else None
+    if job is not None and first is not None:
+        compute = job.total_usd * (job.runs_per_month or 1)  # billed while the job runs
     sizing = plan.sizing.model_dump() if plan.sizing else None
-    plan.cost_estimate = cost_estimate(compute, sizing, spec.budget_monthly_usd)
+    plan.cost_estimate = cost_estimate(
+        compute, sizing, spec.budget_monthly_usd, instances=_instances(plan) if first else 1,
+        job=job if first is not None else None,
+    )
     if not plan.gpu_recommendations and spec.budget_monthly_usd is not None:
         # Nothing to run means nothing within the budget: $0 of compute is not a plan.
         plan.cost_estimate.within_budget = False
@@ -223,6 +236,13 @@ async def validate_plan(
     warnings += [f"inconsistent plan: {problem}" for problem in check_plan(plan, spec)]
     plan.warnings = list(dict.fromkeys(warnings))
     return plan
+
+
+def _instances(plan: DeploymentPlan) -> int:
+    """Return the instances the plan runs: the configuration's, or one per replica."""
+    if plan.deployment is None:
+        return 1
+    return max(plan.deployment.instances, 1) if plan.configuration else plan.deployment.replicas
 
 
 def _artifacts_parse(plan: DeploymentPlan) -> bool:

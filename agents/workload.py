@@ -21,6 +21,7 @@ DEFAULT_TTFT_S = 2.0
 DEFAULT_TPOT_S = 0.05
 DEFAULT_OUTPUT_TOKENS = 256
 DEFAULT_DOCUMENT_TOKENS = 500
+DEFAULT_PROMPT_TOKENS = 1024
 # A non-LLM request (classifier, embedding) is held about this long on a GPU.
 SHORT_REQUEST_S = 0.1
 # One image from a diffusion model takes about this long on a datacenter GPU.
@@ -134,3 +135,36 @@ def workload_assumptions(spec: WorkloadSpec) -> list[str]:
     if spec.task_type == "fine_tuning" and not spec.model_needs.fine_tuning_method:
         said.append(f"assumed {FINE_TUNING_DEFAULT.upper()} fine-tuning")
     return said
+
+
+def configuration_load(spec: WorkloadSpec) -> dict[str, Any]:
+    """Return the load the configuration search must carry, from what the user said.
+
+    Chat gets the latency targets (stated, else 2 s to the first token and 50 ms per output
+    token); batch work gets a throughput floor instead: its tokens a day, spread over the day.
+    """
+    scale = spec.scale
+    batch = spec.task_type == "batch"
+    output = scale.tokens_per_request or DEFAULT_OUTPUT_TOKENS
+    default_input = DEFAULT_DOCUMENT_TOKENS if batch else DEFAULT_PROMPT_TOKENS
+    if scale.context_length and not scale.input_tokens_per_request:
+        # A stated long context says the prompts are long: a quarter of it is the typical.
+        default_input = max(default_input, scale.context_length // 4 - output)
+    prompt = scale.input_tokens_per_request or default_input
+    load: dict[str, Any] = {
+        "kind": "batch" if batch else "chat",
+        "concurrency": sequences_in_flight(spec)[0],
+        "input_tokens": prompt,
+        "output_tokens": max(output, 2),
+        "max_model_len": max(context_tokens(spec, False), prompt + output),
+    }
+    if batch:
+        load.update(ttft_ms=None, tpot_ms=None, concurrency=max(load["concurrency"], 256))
+        documents = scale.documents_per_day or scale.documents
+        tokens = scale.tokens_per_day or (documents * output if documents else None)
+        if tokens:
+            load["min_tokens_per_s"] = round(tokens / SECONDS_PER_DAY, 1)
+    else:
+        load["ttft_ms"] = spec.latency.ttft_ms or DEFAULT_TTFT_S * 1000
+        load["tpot_ms"] = spec.latency.tpot_ms or DEFAULT_TPOT_S * 1000
+    return load

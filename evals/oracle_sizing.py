@@ -126,9 +126,45 @@ def _need_from_params(model_id: str, workload: Workload, catalog: Catalog) -> Ne
     )
 
 
-def reference_need(model_id: str, spec: WorkloadSpec, catalog: Catalog) -> Need | None:
+def searched_workload(
+    spec: WorkloadSpec,
+    precision: str,
+    kv_cache_dtype: str,
+    replicas: int,
+    max_model_len: int,
+    carried: tuple[int, int] | None = None,
+) -> Workload:
+    """Read a searched configuration's workload: its sequences per replica, typical tokens.
+
+    The planner documents its defaults: 1,024 prompt tokens (500 for batch documents; a
+    quarter of a stated context less the output when that is longer) and 256 out when unsaid,
+    the KV cache budgeted at prompt + output; batch work fills each replica as memory allows.
+    ``carried`` (sequences, prompt tokens) replaces the spec's load for a plan that says
+    nothing carries the load as asked and shows the nearest that does.
+    """
+    scale = spec.scale
+    output = scale.tokens_per_request or 256
+    prompt = 500 if spec.task_type == "batch" else 1024
+    if scale.context_length:
+        prompt = max(prompt, scale.context_length // 4 - output)
+    prompt = scale.input_tokens_per_request or prompt
+    held = sequences_held(spec)
+    if carried is not None:
+        held, prompt = carried  # a plan that says it carries less than asked: what it carries
+    return Workload(
+        dtype=precision,
+        kv_cache_dtype=kv_cache_dtype,  # type: ignore[arg-type]
+        context_length=max_model_len,
+        concurrent_sequences=max(1, math.ceil(held / max(replicas, 1))),
+        typical_tokens=min(prompt + output, max_model_len),
+    )
+
+
+def reference_need(
+    model_id: str, spec: WorkloadSpec, catalog: Catalog, workload: Workload | None = None
+) -> Need | None:
     """Size ``model_id`` for the spec's workload; None when neither catalogs nor name can."""
-    workload = reference_workload(spec)
+    workload = workload or reference_workload(spec)
     try:
         arch = find_architecture(model_id, catalog.architectures)
         if arch is None:

@@ -102,12 +102,15 @@ async def representative_model(
             where m.pipeline_tag = 'text-generation'
               and a.params_billion_total is not null and not a.is_moe
               and (%s::text[] is null or m.license = any(%s))
-            order by abs(a.params_billion_total - %s),
+            -- A code model is a stand-in for a general one only when nothing general is
+            -- within half the size again (the relative gap gets 0.5 added).
+            order by abs(a.params_billion_total - %s) / %s
+                     + case when a.model_id ~* 'code|coder' then 0.5 else 0 end,
                      (a.model_id ilike '%%instruct%%' or a.model_id ilike '%%chat%%') = %s,
                      a.model_id
             limit 1
             """,
-            (licenses or None, licenses or None, size_billion, fine_tuning),
+            (licenses or None, licenses or None, size_billion, size_billion, fine_tuning),
         )
     ).fetchone()
     return row["model_id"] if row else None
@@ -152,3 +155,71 @@ def catalog_facts_from_files(data_dir: Path) -> CatalogFacts:
         regions_by_provider={p: frozenset(r) for p, r in regions.items()},
         instance_types=frozenset(instances),
     )
+
+
+@dataclass(frozen=True)
+class OfferFilters:
+    """What the user allowed: providers, regions, GPUs, instance types, GPUs per instance."""
+
+    providers: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    gpu_models: tuple[str, ...] = ()
+    instance_types: tuple[str, ...] = ()
+    max_gpu_count: int | None = None
+    min_gpu_memory_gb: float | None = None
+
+
+# The cheapest region of each instance type, on-demand and (separately) spot: the search
+# prices one offer per instance shape, so the other regions of a type can never win.
+_OFFERS_SQL = """
+with allowed as (
+    select provider, instance_type, region, vcpus, memory_gb, gpu_model, gpu_count,
+           gpu_memory_gb_per_gpu, price_hourly_usd, spot_price_hourly_usd, catalog_source
+    from cloud.instances
+    where gpu_count >= 1 and gpu_model is not null
+      and (%(providers)s::text[] is null or lower(provider) = any(%(providers)s))
+      and (%(regions)s::text[] is null or lower(region) = any(%(regions)s))
+      and (%(gpus)s::text[] is null or lower(gpu_model) = any(%(gpus)s))
+      and (%(types)s::text[] is null or lower(instance_type) = any(%(types)s))
+      and (%(max_gpus)s::float8 is null or gpu_count <= %(max_gpus)s)
+      and (%(min_memory)s::float8 is null or gpu_memory_gb_per_gpu >= %(min_memory)s)
+)
+(select distinct on (provider, instance_type) * from allowed
+ where price_hourly_usd > 0
+ order by provider, instance_type, price_hourly_usd, region)
+union
+(select distinct on (provider, instance_type) * from allowed
+ where spot_price_hourly_usd > 0
+ order by provider, instance_type, spot_price_hourly_usd, region)
+"""
+
+_GPUS_SQL = """
+select gpu_model, vendor, memory_gb, memory_bandwidth_gbps, fp16_bf16_dense_tflops,
+       fp8_dense_tflops, int8_dense_tops, interconnect, architecture, compute_capability
+from cloud.gpus
+"""
+
+
+def _lower(names: tuple[str, ...]) -> list[str] | None:
+    return [name.lower() for name in names] or None
+
+
+async def load_offers(conn: AsyncConnection[Any], filters: OfferFilters) -> list[dict[str, Any]]:
+    """Return GPU instance offers that pass the filters: each type's cheapest region."""
+    cursor = await conn.execute(
+        _OFFERS_SQL,
+        {
+            "providers": _lower(filters.providers),
+            "regions": _lower(filters.regions),
+            "gpus": _lower(filters.gpu_models),
+            "types": _lower(filters.instance_types),
+            "max_gpus": filters.max_gpu_count,
+            "min_memory": filters.min_gpu_memory_gb,
+        },
+    )
+    return list(await cursor.fetchall())
+
+
+async def load_gpu_specs(conn: AsyncConnection[Any]) -> list[dict[str, Any]]:
+    """Return every GPU of the catalog with the figures sizing and performance read."""
+    return list(await (await conn.execute(_GPUS_SQL)).fetchall())

@@ -125,6 +125,9 @@ class ComputeRow(BaseModel):
     price_monthly_usd: float = Field(description="hourly price of price_basis × 730")
     source: str = Field(description="catalog the price was read from")
     tensor_parallel: int | None = None
+    dense_tflops: float | None = Field(
+        default=None, description="one GPU's dense bf16 tensor rate (training FLOPs)"
+    )
     est_tokens_per_s: float | None = Field(default=None, description="aggregate decode, instance")
     usd_per_1m_tokens: float | None = None
     notes: list[str] = Field(default_factory=list)
@@ -187,6 +190,7 @@ def _row(raw: dict[str, Any], query: ComputeQuery, fit: ModelFit | None) -> Comp
         price_monthly_usd=round(raw["price"] * HOURS_PER_MONTH, 2),
         source=raw["catalog_source"],
         tensor_parallel=raw["tp"],
+        dense_tflops=raw.get("fp16_bf16_dense_tflops"),
         notes=notes,
     )
     if fit is None or fit.architecture is None or raw["tp"] is None:

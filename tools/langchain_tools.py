@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from core.embeddings import Embedder, EmbeddingError
 from tools.compute import ComputeQuery, search_instances
 from tools.compute_fit import SizingQuery, WorkloadFields, reject_nul, size_workload
+from tools.configuration import ConfigurationQuery, format_configuration, search_catalog
 from tools.formatting import format_charts, format_cluster, format_compute, format_sizing
 from tools.hf import EmbeddingMismatchError, format_hf_results, search_models
 from tools.k8s import MAX_QUERY_CHARS, MAX_TOP_K, search_charts
@@ -118,7 +119,7 @@ def _tool(
 
 
 def build_tools(connect: ConnectionFactory, embedder: Embedder) -> list[BaseTool]:
-    """Build the five tools over a connection factory (e.g. ``pool.connection``)."""
+    """Build the six tools over a connection factory (e.g. ``pool.connection``)."""
 
     async def compute(**kwargs: Any) -> ToolOutput:
         query = ComputeQuery.model_validate(kwargs)
@@ -142,6 +143,12 @@ def build_tools(connect: ConnectionFactory, embedder: Embedder) -> list[BaseTool
         async with connect() as conn:
             result = await size_workload(conn, query)
         return format_sizing(result), result.model_dump(mode="json")
+
+    async def configuration(**kwargs: Any) -> ToolOutput:
+        query = ConfigurationQuery.model_validate(kwargs)
+        async with connect() as conn:
+            result = await search_catalog(conn, query)
+        return format_configuration(result), result.model_dump(mode="json")
 
     async def local() -> ToolOutput:
         status = await cluster_status()
@@ -174,6 +181,15 @@ def build_tools(connect: ConnectionFactory, embedder: Embedder) -> list[BaseTool
             "dtype, context length and concurrency, and the tensor-parallel degree.",
             SizingArgs,
             sizing,
+        ),
+        _tool(
+            "configuration_search",
+            "Find the cheapest deployment of a catalog LLM that carries the load: tries "
+            "bf16, fp8 and int4 builds, KV cache dtype, tensor parallel, replicas, instances "
+            "and spot; returns the chosen configuration with TTFT, TPOT and tokens/s, the "
+            "next cheapest alternatives, why cheaper ones failed, and the budget's verdict.",
+            ConfigurationQuery,
+            configuration,
         ),
         _tool(
             "local_cluster",

@@ -17,6 +17,8 @@ from tools.architecture import Architecture
 from tools.throughput import GpuSpec
 
 MARKETPLACES = frozenset({"vast", "runpod"})  # community hosts: no datacenter SLA
+# GPUs whose hosts are Arm (Grace, Graviton): serving images built for x86_64 do not run there.
+ARM_HOSTED_GPUS = frozenset({"GH200", "GB200", "GB300", "T4g"})
 # AWQ int4 builds published for catalog models (the quantizer's own repos on the Hub).
 QUANTIZED_BUILDS: dict[str, dict[str, str]] = {
     "meta-llama/llama-3.1-8b-instruct": {

@@ -19,7 +19,6 @@ AIConfigurator (``tools.performance.estimate_performance``) by the caller.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tools.architecture import Architecture, resolve_model, tensor_parallel_supported
 from tools.offers import (
+    ARM_HOSTED_GPUS,
     MARKETPLACES,
     QUANTIZED_BUILDS,
     Offer,
@@ -53,6 +53,7 @@ __all__ = [
 ]
 
 HOURS_PER_MONTH = 730
+ALTERNATIVE_SPAN = 2.0
 GPU_MEMORY_UTILIZATION = 0.9
 
 
@@ -71,6 +72,9 @@ class Load(BaseModel):
     min_tokens_per_s: float | None = Field(default=None, gt=0)
     spot_ok: bool = False
     allow_marketplace: bool = False
+    allow_non_cuda: bool = Field(
+        default=False, description="AMD and other accelerators (their images differ)"
+    )
     engine: str = "vLLM"
     max_instances: int = Field(default=8, ge=1, le=64)
 
@@ -89,6 +93,7 @@ class Configuration(BaseModel):
     replicas: int
     gpu_model: str
     gpus_per_instance: int
+    gpu_memory_gb: float = Field(description="memory of one GPU, GiB")
     gpu_count: int
     instance_type: str
     instances: int
@@ -98,6 +103,9 @@ class Configuration(BaseModel):
     marketplace: bool
     engine: str
     max_model_len: int
+    concurrency: int = Field(default=1, description="sequences in flight it carries, in all")
+    input_tokens: int = Field(default=1024, description="prompt tokens a request, as searched")
+    output_tokens: int = Field(default=256, description="output tokens a request, as searched")
     estimate: PerformanceEstimate
     hourly_usd: float
     monthly_usd: float
@@ -149,6 +157,12 @@ def _shapes(
         if not engine_runs_on(spec, load.engine):
             skipped[f"{load.engine} does not run on the accelerator"] += 1
             continue
+        if spec.gpu_model in ARM_HOSTED_GPUS and not load.allow_non_cuda:
+            skipped["Arm host: the serving image is built for x86_64"] += 1
+            continue
+        if (spec.vendor or "").lower() != "nvidia" and not load.allow_non_cuda:
+            skipped["not an NVIDIA GPU (name the GPU to plan on it)"] += 1
+            continue
         if offer.provider.lower() in MARKETPLACES and not load.allow_marketplace:
             skipped["marketplace offer (not allowed for this load)"] += 1
             continue
@@ -186,6 +200,8 @@ def search_configurations(
         "no usable GPU (none, fractional, or no bandwidth figure)": 0,
         f"{load.engine} does not run on the accelerator": 0,
         "marketplace offer (not allowed for this load)": 0,
+        "not an NVIDIA GPU (name the GPU to plan on it)": 0,
+        "Arm host: the serving image is built for x86_64": 0,
     }
     shapes = _shapes(offers, gpus, load, skipped)
     priced = sorted(
@@ -223,6 +239,9 @@ def search_configurations(
         found.append(_priced(best, price, spot, offer, load))
         found.sort(key=lambda c: _rank(c, load))
     chosen = found[0] if found else None
+    if chosen is not None:
+        # Alternatives worth reading cost at most ALTERNATIVE_SPAN × the chosen one.
+        found = [c for c in found if c.monthly_usd <= chosen.monthly_usd * ALTERNATIVE_SPAN]
     skipped_notes = [f"{count} offers skipped: {why}" for why, count in skipped.items() if count]
     return SearchOutcome(
         chosen=chosen,
@@ -241,10 +260,16 @@ def search_configurations(
     )
 
 
+# 4-bit weights cost some quality (AWQ/GPTQ lose about 1-2 points on reasoning benchmarks
+# where fp8 loses well under one): a 4-bit build leads only when it saves more than this.
+INT4_QUALITY_PREMIUM = 1.15
+
+
 def _rank(config: Configuration, load: Load) -> tuple[float, float]:
+    premium = INT4_QUALITY_PREMIUM if config.precision == "int4" else 1.0
     if load.kind == "batch":
-        return config.usd_per_million_tokens, config.hourly_usd
-    return config.hourly_usd, -config.estimate.tokens_per_s
+        return config.usd_per_million_tokens * premium, config.hourly_usd
+    return config.hourly_usd * premium, -config.estimate.tokens_per_s
 
 
 def _distinct(configs: list[Configuration], limit: int) -> list[Configuration]:
@@ -330,11 +355,20 @@ def _best_on_shape(
                 best = found
             why = reason or why
             continue
+        # The most instances give each replica the fewest sequences, and so the least
+        # memory: if even that does not fit, no count of instances will.
+        fewest = math.ceil(load.concurrency / min(load.max_instances * per_instance,
+                                                  load.concurrency))
+        if not _fits_memory(arch, load, shape, max_len, attempt, fewest):
+            examined += 1
+            why = f"memory: {attempt.precision} at TP {attempt.tp} does not fit at any count"
+            continue
         for instances in range(1, load.max_instances + 1):
             if best is not None and instances >= best.instances:
                 break
             examined += 1
-            replicas = instances * per_instance
+            # More replicas than sequences would idle: an instance's spare GPUs stay empty.
+            replicas = min(instances * per_instance, load.concurrency)
             batch = math.ceil(load.concurrency / replicas)
             found, reason = _evaluate(arch, load, shape, max_len, attempt, instances,
                                       replicas, batch)
@@ -378,10 +412,59 @@ def _batch_try(
     return None, reason
 
 
-@functools.lru_cache(maxsize=8192)
+_SIZINGS: dict[tuple[object, ...], tuple[Architecture, SizingResult]] = {}
+
+
+def _arch_key(arch: Architecture) -> tuple[object, ...]:
+    # A catalog row's identity: the same id with the same dimensions is the same model.
+    return (arch.model_id, arch.num_hidden_layers, arch.hidden_size, arch.num_key_value_heads,
+            arch.params_billion_total, arch.native_dtype)
+_SIZINGS_MAX = 16_384
+
+
 def _sizing(arch: Architecture, workload: Workload, tensor_parallel: int) -> SizingResult:
-    # Memory depends on the model, workload and TP, not on the GPU: shapes share it.
-    return estimate_memory(arch, workload, tensor_parallel=tensor_parallel)
+    # Memory depends on the model, workload and TP, not on the GPU: shapes share it. Keyed
+    # by plain values (hashing the pydantic models on every look-up costs more than it saves).
+    key = (_arch_key(arch), workload.dtype, workload.kv_cache_dtype, workload.context_length,
+           workload.concurrent_sequences, workload.typical_tokens, tensor_parallel)
+    hit = _SIZINGS.get(key)
+    if hit is not None:
+        return hit[1]
+    if len(_SIZINGS) >= _SIZINGS_MAX:
+        _SIZINGS.clear()
+    sizing = estimate_memory(arch, workload, tensor_parallel=tensor_parallel)
+    _SIZINGS[key] = (arch, sizing)
+    return sizing
+
+
+_ESTIMATES: dict[tuple[object, ...], tuple[float, float, float, bool]] = {}
+
+
+def _estimate(
+    arch: Architecture, dtype: str, kv_bytes: int, gpu: GpuSpec, tp: int, batch: int,
+    input_tokens: int, output_tokens: int,
+) -> tuple[float, float, float, bool]:
+    # A budget's trials and the shapes of one GPU repeat the same estimates.
+    key = (_arch_key(arch), dtype, kv_bytes, gpu.gpu_model, gpu.memory_bandwidth_gbps,
+           gpu.interconnect, tp, batch, input_tokens, output_tokens)
+    found = _ESTIMATES.get(key)
+    if found is None:
+        if len(_ESTIMATES) >= _SIZINGS_MAX:
+            _ESTIMATES.clear()
+        found = roofline(arch, dtype, kv_bytes, gpu, tp, batch, input_tokens, output_tokens)
+        _ESTIMATES[key] = found
+    return found
+
+
+def _fits_memory(
+    arch: Architecture, load: Load, shape: Shape, max_len: int, attempt: _Try, batch: int
+) -> bool:
+    workload = Workload(
+        dtype=attempt.precision, kv_cache_dtype=attempt.kv, context_length=max_len,
+        concurrent_sequences=batch, typical_tokens=load.input_tokens + load.output_tokens,
+    )
+    usable = shape.memory_gb * GPU_MEMORY_UTILIZATION
+    return _sizing(arch, workload, attempt.tp).per_gpu_gb <= usable
 
 
 def _evaluate(
@@ -399,7 +482,7 @@ def _evaluate(
         return None, (f"memory: {sizing.per_gpu_gb:.1f} GiB per GPU at {attempt.precision}, "
                       f"TP {attempt.tp} > {usable:.1f} usable of {shape.memory_gb:g}")
     dtype, _ = resolve_weight_dtype(workload, arch)
-    ttft, tpot, per_replica, compute = roofline(
+    ttft, tpot, per_replica, compute = _estimate(
         arch, dtype, kv_bytes_per_element(workload, dtype), shape.gpu, attempt.tp, batch,
         load.input_tokens, load.output_tokens,
     )
@@ -421,9 +504,12 @@ def _evaluate(
         precision=sizing.dtype if attempt.precision == "native" else attempt.precision,
         quantized=attempt.quantized, kv_cache_dtype=sizing.kv_cache_dtype,
         tensor_parallel=attempt.tp, replicas=replicas, gpu_model=shape.gpu.gpu_model,
-        gpus_per_instance=shape.gpus, gpu_count=instances * shape.gpus, instance_type="",
+        gpus_per_instance=shape.gpus, gpu_memory_gb=shape.memory_gb,
+        gpu_count=instances * shape.gpus, instance_type="",
         instances=instances, provider="", region="", spot=False, marketplace=False,
-        engine=load.engine, max_model_len=max_len, estimate=estimate, hourly_usd=0.0,
+        engine=load.engine, max_model_len=max_len, concurrency=load.concurrency,
+        input_tokens=load.input_tokens, output_tokens=load.output_tokens,
+        estimate=estimate, hourly_usd=0.0,
         monthly_usd=0.0, usd_per_million_tokens=0.0,
     ), ""
 

@@ -21,22 +21,14 @@ from agents.artifacts.target import (
 )
 from agents.constraints import OWN_PROVIDER
 from agents.schemas import DeploymentPlan, GpuRecommendation, WorkloadSpec
+from tools.offers import QUANTIZED_BUILDS
+from tools.search import Configuration
 
 # Disk to provision: three copies of the weights (download, cache, spare), at least this.
 MIN_STORAGE_GB = 100
 # Share of the instance's vCPUs and memory a pod may request: the rest is the node's own.
 NODE_RESERVE = 0.85
 DTYPE_FLAGS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
-# Official or widely used 4-bit AWQ builds of catalog models; others load in-flight 4-bit.
-AWQ_BUILDS = {
-    "meta-llama/Llama-3.1-8B-Instruct": "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4",
-    "meta-llama/Llama-3.1-70B-Instruct": "hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4",
-    "meta-llama/Llama-3.1-405B-Instruct": "hugging-quants/Meta-Llama-3.1-405B-Instruct-AWQ-INT4",
-    "Qwen/Qwen2.5-7B-Instruct": "Qwen/Qwen2.5-7B-Instruct-AWQ",
-    "Qwen/Qwen2.5-14B-Instruct": "Qwen/Qwen2.5-14B-Instruct-AWQ",
-    "Qwen/Qwen2.5-32B-Instruct": "Qwen/Qwen2.5-32B-Instruct-AWQ",
-    "Qwen/Qwen2.5-72B-Instruct": "Qwen/Qwen2.5-72B-Instruct-AWQ",
-}
 # GGUF builds for Ollama (CPU and single-box serving), 4-bit K-quant.
 GGUF_BUILDS = {
     "meta-llama/Llama-3.1-8B-Instruct": "bartowski/Meta-Llama-3.1-8B-Instruct-GGUF",
@@ -85,7 +77,7 @@ def quantization_for(
         # vLLM quantizes bf16 weights to FP8 as it loads them: one byte a weight, as sized.
         return "fp8", model_id
     if precision == "int4":
-        build = AWQ_BUILDS.get(model_id or "")
+        build = QUANTIZED_BUILDS.get((model_id or "").lower(), {}).get("int4")
         return ("awq", build) if build else ("bitsandbytes", model_id)
     return None, model_id
 
@@ -157,6 +149,16 @@ def _resources(
     return (max(cpu, 0.5) if cpu is not None else None), (max(memory, 1) if memory else None)
 
 
+def searched_configuration(plan: DeploymentPlan) -> Configuration | None:
+    """Return the searched configuration when the plan's first instance is the one it chose."""
+    config = plan.configuration
+    if config is None or not plan.gpu_recommendations:
+        return None
+    first = plan.gpu_recommendations[0]
+    same = (first.provider, first.instance_type) == (config.provider, config.instance_type)
+    return config if same else None
+
+
 def _own_replicas(spec: WorkloadSpec, provider: str, tp: int) -> int:
     """Return one replica per TP group on the user's own nodes; 1 on rented instances."""
     own = spec.own_hardware
@@ -202,6 +204,7 @@ def configure(
     if model_id is None and engine in MODEL_ENGINES:
         return None, [f"no model to serve with {engine}: the deployment files are withheld"]
     training = engine == "training stack"
+    config = searched_configuration(plan)
     tp, gpus_used = 1, 0
     if not cpu_only:
         need, min_tp = (sizing.total_vram_gb, sizing.tensor_parallel) if sizing else (None, 1)
@@ -219,6 +222,8 @@ def configure(
                 else f"{gpu.instance_type} has no usable GPU: the deployment files are withheld"
             ]
         tp = fitted
+        if config is not None:
+            tp = config.tensor_parallel  # searched: it fits and meets the load
         whole = max(1, math.floor(gpu.gpu_count))
         gpus_used = whole if training else tp
     precision = sizing.precision if sizing else None
@@ -275,7 +280,8 @@ def configure(
         dtype=dtype,
         kv_cache_dtype="fp8" if sizing and sizing.kv_cache_dtype == "fp8" else "auto",
         tensor_parallel=tp,
-        replicas=_own_replicas(spec, gpu.provider, tp),
+        replicas=config.replicas if config else _own_replicas(spec, gpu.provider, tp),
+        instances=config.instances if config else gpu.instances,
         gpu_model=None if cpu_only else gpu.gpu_model,
         gpu_count=gpus_used,
         gpu_memory_gb=None if cpu_only else round(gpu.vram_total_gb / max(gpu.gpu_count, 1), 1),

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from tools.offers import ARM_HOSTED_GPUS
+
 Arch = Literal["x86_64", "arm64"]
 
 # CUDA compute capability per catalog GPU name: picks TEI's image and says which
@@ -47,7 +49,7 @@ GPU_PRODUCT_LABELS: dict[str, tuple[str, ...]] = {
     "B200": ("NVIDIA-B200",),
 }
 # Hosts of these GPUs are Arm machines (Grace CPUs, AWS Graviton).
-ARM_GPUS = frozenset({"GH200", "GB200", "GB300", "T4g"})
+ARM_GPUS = ARM_HOSTED_GPUS
 # AWS Graviton families: a "g" right after the generation digit (c7g, m6gd, g5g, t4g, r8g).
 _AWS_ARM = re.compile(r"^[a-z]+\d+g[a-z]*\.")
 # GCP Arm families (Tau T2A, Axion C4A) and Azure Arm sizes (a "p" in the size's features).

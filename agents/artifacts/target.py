@@ -45,6 +45,7 @@ class DeploymentTarget(BaseModel):
     kv_cache_dtype: Literal["auto", "fp8"] = "auto"
     tensor_parallel: int = Field(default=1, ge=1, description="GPUs one model replica spans.")
     replicas: int = Field(default=1, ge=1)
+    instances: int = Field(default=1, ge=1, description="Nodes of instance_type the replicas need.")
     gpu_model: str | None = Field(default=None, description="Catalog GPU name; None on CPU.")
     gpu_count: int = Field(default=0, ge=0, description="GPUs requested per replica.")
     gpu_memory_gb: float | None = Field(default=None, description="Memory of one GPU, GB.")

@@ -88,6 +88,7 @@ async def test_model_sees_tool_results_then_asks_with_every_tool(pg_url, embedde
     offered = {t["function"]["name"] for t in architect_requests[0]["tools"]}
     assert offered == {
         "compute_search",
+        "configuration_search",
         "k8s_chart_search",
         "hf_model_search",
         "vram_sizing",

@@ -27,9 +27,10 @@ def tools():
     return {tool.name: tool for tool in build_tools(_NoDatabase(), _FixedEmbedder())}
 
 
-def test_build_tools_then_five_tools_with_stable_names(tools):
+def test_build_tools_then_six_tools_with_stable_names(tools):
     assert sorted(tools) == [
-        "compute_search", "hf_model_search", "k8s_chart_search", "local_cluster", "vram_sizing"
+        "compute_search", "configuration_search", "hf_model_search", "k8s_chart_search",
+        "local_cluster", "vram_sizing",
     ]
 
 

@@ -33,7 +33,15 @@ def test_search_when_fp8_meets_tpot_on_one_l4_then_fp8_l4_beats_bf16_a100():
     assert (chosen.gpu_model, chosen.precision, chosen.quantized) == ("L4", "fp8", True)
     assert chosen.estimate.tpot_ms <= 50 and chosen.estimate.ttft_ms <= 2000
     assert chosen.monthly_usd == pytest.approx(0.85 * 730)
-    assert [a.gpu_model for a in outcome.alternatives] == ["A100-80GB"]
+    # The A100 costs 4.3× as much: not an alternative worth listing (at most 2× the chosen).
+    assert [a.gpu_model for a in outcome.alternatives] == []
+
+
+def test_search_when_alternative_within_twice_the_price_then_listed():
+    outcome = search_configurations(LLAMA_8B, CHAT_8, [L4, _offer("L40S", 1, 48, 1.6)], GPUS)
+
+    assert outcome.chosen is not None and outcome.chosen.gpu_model == "L4"
+    assert [a.gpu_model for a in outcome.alternatives] == ["L40S"]
 
 
 def test_search_when_70b_on_two_h100_then_only_quantized_weights_fit():
