@@ -2,7 +2,8 @@
 
 kustomize and Helm render with the real kubectl and helm and the output is checked against
 the Kubernetes schemas (strict); compose files against the compose spec; SkyPilot tasks
-against SkyPilot's task schema; the chart's values against its values.schema.json.
+against SkyPilot's own task and resources schemas (tests/infra/skypilot_schema.py); the
+chart's values against its values.schema.json.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from agents.artifacts.bundle import write_export
 from agents.artifacts.target import DeploymentTarget
 from tests.infra.k8s_tools import K8sTools
 from tests.infra.k8s_validation import validate_k8s_yaml
-from tests.infra.skypilot_schema import TASK_SCHEMA
+from tests.infra.skypilot_schema import task_errors
 
 
 def check_compose_files(paths: list[Path]) -> list[str]:
@@ -44,9 +45,8 @@ def check_compose_files(paths: list[Path]) -> list[str]:
 
 
 def skypilot_errors(text: str) -> list[str]:
-    """Return the SkyPilot task-schema errors of a task file."""
-    validator = jsonschema.Draft202012Validator(TASK_SCHEMA)
-    return [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(yaml.safe_load(text))]
+    """Return the errors SkyPilot's own schema (the installed package) finds in a task file."""
+    return task_errors(yaml.safe_load(text))
 
 
 def validate_exports(target: DeploymentTarget, out: Path, tools: K8sTools) -> list[str]:

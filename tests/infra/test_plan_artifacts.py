@@ -11,8 +11,10 @@ import pytest
 import yaml
 
 from agents.artifacts.build import build_artifacts
+from agents.artifacts.skypilot import SKYPILOT_CLOUDS
 from agents.artifacts.target import DeploymentTarget
 from tests.infra.plan_exports import check_compose_files, skypilot_errors, validate_exports
+from tests.infra.skypilot_schema import schema_sources, task_errors
 
 BASE = {
     "provider": "aws",
@@ -131,6 +133,27 @@ def test_skypilot_schema_when_a_field_is_misspelled_then_rejected():
     errors = skypilot_errors("resources:\n  cloud: aws\n  acelerators: {H100: 1}\nrun: echo\n")
 
     assert errors and "acelerators" in errors[0]
+
+
+def test_skypilot_schema_when_an_unknown_cloud_or_top_level_key_then_rejected():
+    errors = task_errors({"resources": {"cloud": "nocloud"}, "run": "echo", "command": "x"})
+
+    assert any("nocloud" in e for e in errors)
+    assert any("'command' was unexpected" in e for e in errors)
+
+
+def test_skypilot_schema_is_skypilots_own_with_every_registry_it_reads_loaded():
+    sources = schema_sources()
+
+    assert all(sources.values()), sources
+    assert "aws" in sources["clouds"] and "least_load" in sources["load balancing policies"]
+
+
+def test_every_cloud_a_plan_names_in_its_task_is_one_skypilot_knows():
+    clouds = schema_sources()["clouds"]
+
+    assert sorted(SKYPILOT_CLOUDS - set(clouds)) == []
+    assert all(task_errors({"resources": {"cloud": c}, "run": "echo"}) == [] for c in clouds)
 
 
 def _workload(target: DeploymentTarget) -> dict:
