@@ -174,6 +174,41 @@ def test_gpu_embeddings_then_tei_image_built_for_that_gpu_generation(plan):
     assert image.rsplit(":", 1)[1] == expected.get(gpu, "hopper-") + "1.8"
 
 
+SST2 = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+TEI_TAGS = {"T4": "turing-", "T4g": "turing-", "A10G": "86-", "L4": "89-", "L40S": "89-"}
+
+
+def test_named_classifier_on_cpu_then_tei_cpu_serves_that_model(plan):
+    planned = plan(
+        "serve distilbert-base-uncased-finetuned-sst-2-english for sentiment on CPU, "
+        "200 requests/s"
+    )
+    target = planned.plan.deployment
+
+    container = planned.pod()["containers"][0]
+
+    assert target is not None and target.engine == "TEI" and target.cpu_only
+    assert planned.plan.model_recommendations[0].model_id == SST2 == target.model_id
+    assert _flag(container["args"], "--model-id") == SST2
+    assert container["image"] == "ghcr.io/huggingface/text-embeddings-inference:cpu-1.8"
+    assert all("nvidia.com/gpu" not in text for text in planned.files.values())
+    assert not any("GGUF" in w for w in planned.plan.warnings)
+
+
+def test_named_classifier_on_gpu_then_tei_image_for_that_gpu_generation(plan):
+    planned = plan(
+        "serve distilbert-base-uncased-finetuned-sst-2-english for sentiment on a GPU on AWS"
+    )
+    gpu = planned.plan.gpu_recommendations[0].gpu_model
+
+    container = planned.pod()["containers"][0]
+
+    assert planned.plan.deployment.engine == "TEI"
+    assert _flag(container["args"], "--model-id") == SST2
+    assert container["image"].rsplit(":", 1)[1] == TEI_TAGS.get(gpu, "hopper-") + "1.8"
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+
+
 def test_whisper_plan_then_a_server_that_serves_whisper(plan):
     planned = plan("Transcribe call center audio, deploy Whisper large v3 on GPU")
 
