@@ -10,13 +10,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from agents.artifacts.engines import image_arches, image_for
+from agents.artifacts.engines import image_arches, image_for, ray_image
 from agents.artifacts.hardware import compute_capability, cpu_arch, is_cuda
 from agents.artifacts.target import (
     GPU_MEMORY_UTILIZATION,
     DeploymentTarget,
+    Launcher,
     Quantization,
     TargetEngine,
+    Workload,
     k8s_name,
 )
 from agents.constraints import OWN_PROVIDER
@@ -115,6 +117,32 @@ def _engine(plan: DeploymentPlan, cpu_only: bool, notes: list[str]) -> TargetEng
         notes.append(f"{engine} needs a GPU and the instance has none: the files run Ollama")
         return "Ollama"
     return engine
+
+
+# Operators whose jobs run training, by the chart that installs them (most specific first).
+TRAINING_OPERATORS: tuple[tuple[str, Launcher], ...] = (
+    ("training-operator", "PyTorchJob"),
+    ("kubeflow-trainer", "PyTorchJob"),
+    ("kuberay", "RayJob"),
+)
+
+
+def workload_for(spec: WorkloadSpec, engine: str) -> Workload:
+    """Return serve, train, or batch: a speech backlog transcribed once runs as a Job."""
+    if engine == "training stack":
+        return "train"
+    if spec.task_type == "batch" and spec.domain == "speech" and engine == "vLLM":
+        return "batch"
+    return "serve"
+
+
+def launcher_for(plan: DeploymentPlan) -> Launcher:
+    """Return the kind that runs training: the operator the plan's stack installs, else Job."""
+    charts = [c.chart.lower() for c in plan.kubernetes_stack]
+    for name, launcher in TRAINING_OPERATORS:
+        if any(name in chart for chart in charts):
+            return launcher
+    return "Job"
 
 
 def unsized_need_gb(params_b: float) -> float:
@@ -244,6 +272,9 @@ def configure(
             max_len = model_max_context
     arch = cpu_arch(gpu.provider, gpu.instance_type, None if cpu_only else gpu.gpu_model)
     image = image_for(engine, None if cpu_only else gpu.gpu_model, cpu_only, arch)
+    launcher = launcher_for(plan) if training else "Job"
+    if launcher == "RayJob":
+        image = ray_image(cpu_only)
     if arch not in image_arches(image):
         notes.append(
             f"{gpu.instance_type} is an Arm (arm64) instance and {image} is built for x86_64 "
@@ -264,7 +295,8 @@ def configure(
     cpu, memory = _resources(gpu, gpus_used, facts)
     target = DeploymentTarget(
         name=k8s_name(model_id, engine),
-        workload="train" if training else "serve",
+        workload=workload_for(spec, engine),
+        launcher=launcher,
         engine=engine,
         image=image,
         arch=arch,
