@@ -13,7 +13,8 @@ SQLAlchemy, alembic, psycopg2 ...). So ``sky`` is registered here as a bare pack
 - the modules the schema functions reach into for enum values and registries (volume and
   storage types, load-balancing policies, spot placers, server daemons, autostop modes) are
   executed statement by statement from their installed files, skipping statements that need
-  a client dependency that is absent. The registries the task schema reads are checked to be
+  a client dependency that is absent and bare calls (side effects such as creating ~/.sky
+  directories). The registries the task schema reads are checked to be
   non-empty (``schema_sources``), so a skipped definition cannot shrink the schema silently.
 """
 
@@ -56,6 +57,10 @@ class _DefinitionsLoader(importlib.abc.Loader):
     def exec_module(self, module: types.ModuleType) -> None:
         tree = ast.parse(self.path.read_text(), filename=str(self.path))
         for statement in tree.body:
+            if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+                # A bare call at module level is a side effect (os.makedirs(~/.sky/...),
+                # atexit hooks, logging), never a definition the schema reads.
+                continue
             code = compile(ast.Module(body=[statement], type_ignores=[]), str(self.path), "exec")
             try:
                 exec(code, module.__dict__)  # SkyPilot's installed source
