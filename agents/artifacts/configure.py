@@ -15,12 +15,11 @@ from agents.artifacts.hardware import compute_capability, cpu_arch, is_cuda
 from agents.artifacts.target import (
     GPU_MEMORY_UTILIZATION,
     DeploymentTarget,
-    Launcher,
     Quantization,
     TargetEngine,
-    Workload,
     k8s_name,
 )
+from agents.artifacts.workloads import launcher_for, workload_for
 from agents.constraints import OWN_PROVIDER
 from agents.schemas import DeploymentPlan, GpuRecommendation, WorkloadSpec
 
@@ -117,32 +116,6 @@ def _engine(plan: DeploymentPlan, cpu_only: bool, notes: list[str]) -> TargetEng
         notes.append(f"{engine} needs a GPU and the instance has none: the files run Ollama")
         return "Ollama"
     return engine
-
-
-# Operators whose jobs run training, by the chart that installs them (most specific first).
-TRAINING_OPERATORS: tuple[tuple[str, Launcher], ...] = (
-    ("training-operator", "PyTorchJob"),
-    ("kubeflow-trainer", "PyTorchJob"),
-    ("kuberay", "RayJob"),
-)
-
-
-def workload_for(spec: WorkloadSpec, engine: str) -> Workload:
-    """Return serve, train, or batch: a speech backlog transcribed once runs as a Job."""
-    if engine == "training stack":
-        return "train"
-    if spec.task_type == "batch" and spec.domain == "speech" and engine == "vLLM":
-        return "batch"
-    return "serve"
-
-
-def launcher_for(plan: DeploymentPlan) -> Launcher:
-    """Return the kind that runs training: the operator the plan's stack installs, else Job."""
-    charts = [c.chart.lower() for c in plan.kubernetes_stack]
-    for name, launcher in TRAINING_OPERATORS:
-        if any(name in chart for chart in charts):
-            return launcher
-    return "Job"
 
 
 def unsized_need_gb(params_b: float) -> float:
