@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from agents.artifacts.build import build_artifacts
+from agents.artifacts.bundle import readme
 from agents.artifacts.kubernetes import pod_templates
 from agents.artifacts.skypilot import SKYPILOT_CLOUDS
 from agents.artifacts.target import DeploymentTarget
@@ -280,3 +281,16 @@ def test_crd_check_when_a_field_is_misspelled_or_the_pod_is_wrong_then_rejected(
 
     assert any("pytorchReplicaSpec:" in e for e in crd_errors(yaml.safe_dump(job)))
     assert any("imag" in e for e in crd_errors(yaml.safe_dump(ray)))
+
+
+def test_audio_backlog_then_no_server_stack_values_and_the_readme_says_job():
+    target = TARGETS["whisper-batch"]
+
+    files = {a.filename for a in build_artifacts(target)}
+    text = readme(target)
+
+    assert "vllm-stack-values.yaml" not in files
+    server = build_artifacts(TARGETS["vllm-fp8-tp2"])
+    assert "vllm-stack-values.yaml" in {a.filename for a in server}
+    assert "A Job transcribing the audio on the whisper-large-v3-data volume" in text
+    assert "A RayJob training" in readme(TARGETS["rayjob"])
