@@ -108,7 +108,8 @@ def vllm_args(target: DeploymentTarget) -> list[str]:
 # A batch transcription: start vLLM in the container, wait for it, send every audio file
 # of this worker's share (Indexed Job: JOB_COMPLETION_INDEX of JOB_WORKERS) to its
 # /v1/audio/transcriptions endpoint, write one .txt per file, skip those already written (a
-# retried pod resumes), then stop. The OpenAI client ships in the vLLM image.
+# retried pod resumes), then stop. One machine (compose, SkyPilot) does every file. The OpenAI
+# client ships in the vLLM image.
 _TRANSCRIBE = """\
 import os, pathlib, time, urllib.request
 from openai import OpenAI
@@ -147,7 +148,6 @@ def batch_transcription(target: DeploymentTarget) -> Server:
     )
     env = {
         "MODEL_ID": target.model_repo or "",
-        "JOB_WORKERS": str(target.replicas),
         "AUDIO_DIR": f"{DATA_DIR}/audio",
         "OUT_DIR": f"{DATA_DIR}/transcripts",
     }

@@ -63,6 +63,9 @@ def container(target: DeploymentTarget) -> dict[str, Any]:
     if srv.args:
         spec["args"] = list(srv.args)
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in srv.env.items()]
+    if target.workload == "batch":
+        # The Indexed Job's workers split the files: each takes its JOB_COMPLETION_INDEX share.
+        env.append({"name": "JOB_WORKERS", "value": str(target.replicas)})
     if target.model_repo and target.engine != "Ollama":
         env.append(
             {

@@ -240,6 +240,7 @@ def test_audio_backlog_then_the_skypilot_task_syncs_the_audio_and_runs_to_the_en
     )
 
     assert task["workdir"] == "." and task["envs"]["AUDIO_DIR"] == "audio"
+    assert "JOB_WORKERS" not in task["envs"]  # one VM transcribes every file
     assert "ports" not in task["resources"]
     assert task_errors(task) == []
 
