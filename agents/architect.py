@@ -46,6 +46,7 @@ PIPELINE_TAGS = {
     "image_generation": "text-to-image",
     "speech": "automatic-speech-recognition",
     "tabular": "time-series-forecasting",
+    "nlp": "text-classification",
 }
 HF_QUERIES = {
     "llm": "instruction-tuned chat language model for text generation",
@@ -55,6 +56,7 @@ HF_QUERIES = {
     "embeddings": "sentence embeddings for semantic search and retrieval",
     "vision": "computer vision model for image classification and object detection",
     "tabular": "time series forecasting model",
+    "nlp": "text classification model for sentiment, topics or intent",
 }
 # A vision or tabular job with no model named: a mid-range GPU is the usual floor.
 DEFAULT_MIN_GPU_GB = 16

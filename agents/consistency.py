@@ -18,7 +18,8 @@ from agents.artifacts.configure import (
     quantization_for,
     unsized_need_gb,
 )
-from agents.artifacts.engines import image_arches, image_for
+from agents.artifacts.engines import image_arches, image_for, ray_image
+from agents.artifacts.kubernetes import pod_templates
 from agents.artifacts.skypilot import SKYPILOT_CLOUDS
 from agents.artifacts.target import GPU_MEMORY_UTILIZATION, DeploymentTarget
 from agents.schemas import Artifact, DeploymentPlan, WorkloadSpec
@@ -44,8 +45,8 @@ def _flags(args: list[str]) -> dict[str, str]:
 
 
 def _engine_problems(target: DeploymentTarget, args: list[str], where: str) -> list[str]:
-    """Compare vLLM's flags in one file with the target."""
-    if target.engine != "vLLM":
+    """Compare vLLM's flags in one file with the target (a server's: a batch scripts its own)."""
+    if target.engine != "vLLM" or target.workload != "serve":
         return []
     flags = _flags(args)
     problems = []
@@ -75,19 +76,21 @@ def _manifest_problems(target: DeploymentTarget, artifact: Artifact) -> list[str
     where = artifact.filename
     kinds = [d.get("kind") for d in docs]
     problems: list[str] = []
-    expected_kind = "Job" if target.workload == "train" else "Deployment"
+    expected_kind = {"serve": "Deployment", "batch": "Job"}.get(target.workload, target.launcher)
     if expected_kind not in kinds:
         problems.append(f"{where}: no {expected_kind} (has {', '.join(map(str, kinds))})")
-    if target.workload == "train" and "Deployment" in kinds:
-        problems.append(f"{where}: a training plan runs as a Deployment")
-    if target.replicas > 1 and "PodDisruptionBudget" not in kinds:
+    if target.workload != "serve" and "Deployment" in kinds:
+        problems.append(f"{where}: a {target.workload} plan runs as a Deployment")
+    if target.workload == "serve" and target.replicas > 1 and "PodDisruptionBudget" not in kinds:
         problems.append(f"{where}: {target.replicas} replicas and no PodDisruptionBudget")
+    pods = []
     for doc in docs:
-        if doc.get("kind") not in ("Deployment", "Job"):
+        if doc.get("kind") not in ("Deployment", "Job", "PyTorchJob", "RayJob"):
             continue
         if doc["kind"] == "Deployment" and doc["spec"].get("replicas") != target.replicas:
             problems.append(f"{where}: replicas {doc['spec'].get('replicas')} ≠ {target.replicas}")
-        pod = doc["spec"]["template"]["spec"]
+        pods += [template["spec"] for template in pod_templates(doc)]
+    for pod in pods:
         for c in pod["containers"]:
             if c.get("image") != target.image:
                 problems.append(f"{where}: image {c.get('image')} ≠ {target.image}")
@@ -223,6 +226,8 @@ def target_problems(plan: DeploymentPlan, spec: WorkloadSpec) -> list[str]:
                 f"max model length {target.max_model_len} ≠ the {context} tokens sized for"
             )
     expected_image = image_for(target.engine, target.gpu_model, target.cpu_only, target.arch)
+    if target.launcher == "RayJob":
+        expected_image = ray_image(target.cpu_only)
     if target.image != expected_image:
         problems.append(f"image {target.image} is not the build for the hardware: {expected_image}")
     if target.arch not in image_arches(target.image) and not any(

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 from agents.schemas import ServingEngine, WorkloadSpec
 
+# NLP tasks TEI serves (sequence classification and reranking); None is an NLP request with
+# no task named, which the model search answers with text-classification models.
+TEI_NLP_TAGS = frozenset({None, "text-classification", "sentence-similarity"})
+
 
 @dataclass(frozen=True)
 class EngineChoice:
@@ -31,6 +35,14 @@ def choose_engine(spec: WorkloadSpec) -> EngineChoice:
             "TEI",
             "Hugging Face text-embeddings-inference batches embedding requests efficiently on "
             "CPU or GPU and serves an /embed HTTP API",
+            (("kserve", "serves the TEI container behind an autoscaled endpoint"),),
+        )
+    if spec.domain == "nlp" and spec.model_needs.pipeline_tag in TEI_NLP_TAGS:
+        return EngineChoice(
+            "TEI",
+            "Hugging Face text-embeddings-inference serves encoder classifiers (BERT, "
+            "DistilBERT, RoBERTa, rerankers) on its /predict HTTP API, batching requests "
+            "on CPU or GPU",
             (("kserve", "serves the TEI container behind an autoscaled endpoint"),),
         )
     if spec.domain == "speech":

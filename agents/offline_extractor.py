@@ -88,6 +88,14 @@ def _first_family(text: str, families: Sequence[tuple[str, tuple[str, ...]]]) ->
     return None
 
 
+def _without_names(lowered: str, model_ids: Sequence[str]) -> str:
+    """Blank out the model ids (and their names without the owner) written in ``lowered``."""
+    for model_id in model_ids:
+        for written in (model_id.lower(), model_id.split("/")[-1].lower()):
+            lowered = lowered.replace(written, " ")
+    return lowered
+
+
 def read_message(text: str, vocabulary: Vocabulary) -> Reading:
     """Extract every WorkloadSpec field stated in one user message."""
     digits = digits_for_words(text)
@@ -100,14 +108,18 @@ def read_message(text: str, vocabulary: Vocabulary) -> Reading:
             values[key] = value
             positions[key] = position
 
+    named = vocabulary.models.find(text)
+    if named:
+        values["model_needs.named_models"] = named
     task = _first_family(lowered, TASK_WORDS)
+    if task in ("fine_tuning", "training") and named:
+        # A checkpoint's name ("...-finetuned-sst-2-english") says how it was made, not what
+        # to do with it: read training from the words around the names.
+        task = _first_family(_without_names(lowered, named), TASK_WORDS)
     if task:
         values["task_type"] = task
     elif _first_family(lowered, (("inference", WEAK_INFERENCE_WORDS),)):
         values[WEAK_TASK] = "inference"
-    named = vocabulary.models.find(text)
-    if named:
-        values["model_needs.named_models"] = named
     domain = _first_family(lowered, DOMAIN_WORDS)
     if domain:
         values["domain"] = domain

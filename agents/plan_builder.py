@@ -267,10 +267,20 @@ def steps_for(target: DeploymentTarget | None, charts: list[ChartRecommendation]
             "Put the Triton model repository in /models (replace the model-cache emptyDir "
             "with a volume holding it)."
         )
-    if target.workload == "train":
+    if target.workload == "batch":
+        steps.append(
+            f"Create a PersistentVolumeClaim named {target.name}-data (ReadWriteMany when "
+            f"{target.replicas} workers share it) and copy the audio under audio/ on it."
+        )
+        steps.append(
+            "Apply workload.yaml to run the Indexed Job: each worker transcribes its share of "
+            "the files into transcripts/ and the Job completes when all are done."
+        )
+    elif target.workload == "train":
+        runner = {"PyTorchJob": "the training operator's PyTorchJob", "RayJob": "KubeRay's RayJob"}
         steps.append(
             "Build an image with your training script (train.py) and data access; "
-            "apply workload.yaml to run the Job."
+            f"apply workload.yaml to run {runner.get(target.launcher, 'the Job')}."
         )
         steps.append(
             "Follow loss and metrics as the Job runs; keep checkpoints on the volume "

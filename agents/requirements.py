@@ -92,9 +92,13 @@ DOMAIN_BY_PIPELINE_TAG: dict[str, str] = {
 def ground_domain(spec: WorkloadSpec, vocabulary: Vocabulary) -> WorkloadSpec:
     """Let a named catalog model decide the domain: the model says more than loose words."""
     for model_id in spec.model_needs.named_models:
-        domain = DOMAIN_BY_PIPELINE_TAG.get(vocabulary.pipeline_tags.get(model_id) or "")
+        tag = vocabulary.pipeline_tags.get(model_id) or ""
+        domain = DOMAIN_BY_PIPELINE_TAG.get(tag)
         if domain:
             spec.domain = domain  # type: ignore[assignment]
+            if domain == "nlp" and spec.model_needs.pipeline_tag is None:
+                # NLP spans classifiers and seq2seq models: the engine depends on which.
+                spec.model_needs.pipeline_tag = tag
             break
     return spec
 

@@ -17,7 +17,7 @@ SKYPILOT_FILE = "skypilot.yaml"
 
 
 def build_artifacts(target: DeploymentTarget) -> list[Artifact]:
-    """Return every file the plan shows: manifest, Helm values (vLLM), compose, SkyPilot."""
+    """Return every file the plan shows: manifest, Helm values (vLLM servers), compose, SkyPilot."""
     artifacts = [
         Artifact(
             kind="kubernetes_manifest",
@@ -27,7 +27,7 @@ def build_artifacts(target: DeploymentTarget) -> list[Artifact]:
         Artifact(kind="compose", filename=COMPOSE_FILE, content=compose.compose_file(target)),
         Artifact(kind="skypilot", filename=SKYPILOT_FILE, content=skypilot.task_file(target)),
     ]
-    if target.engine == "vLLM" and target.model_repo:
+    if target.engine == "vLLM" and target.model_repo and target.workload == "serve":
         artifacts.insert(
             1,
             Artifact(
@@ -47,7 +47,7 @@ def export_files(target: DeploymentTarget, fmt: ExportFormat) -> dict[str, str]:
     """
     if fmt == "helm":
         files = helm.chart_files(target)
-        if target.engine == "vLLM" and target.model_repo:
+        if target.engine == "vLLM" and target.model_repo and target.workload == "serve":
             # The same model on the vllm-stack chart, for clusters that run it.
             files[VLLM_VALUES_FILE] = helm.vllm_stack_values(target)
         return files

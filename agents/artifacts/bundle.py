@@ -22,6 +22,18 @@ class NoDeploymentError(ValueError):
     """The plan has no deployment configuration (no instance fits): nothing to export."""
 
 
+def _what(target: DeploymentTarget) -> str:
+    model = target.model_repo or "the workload"
+    if target.workload == "batch":
+        return (
+            f"A Job transcribing the audio on the {target.name}-data volume (audio/ in, "
+            f"transcripts/ out) with {target.engine} and {model}"
+        )
+    if target.workload == "train":
+        return f"A {target.launcher} training {model}"
+    return f"{target.engine} serving {model}"
+
+
 def readme(target: DeploymentTarget) -> str:
     """Return the README of the bundle: what it runs and the command of each format."""
     hardware = (
@@ -32,8 +44,8 @@ def readme(target: DeploymentTarget) -> str:
     lines = [
         f"# {target.name}",
         "",
-        f"{target.engine} serving {target.model_repo or 'the workload'} on "
-        f"{target.provider} {target.instance_type} ({target.region}), {hardware}.",
+        f"{_what(target)} on {target.provider} {target.instance_type} ({target.region}), "
+        f"{hardware}.",
         "",
         "| format | run |",
         "|---|---|",

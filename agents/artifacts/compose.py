@@ -30,6 +30,9 @@ def service(target: DeploymentTarget) -> dict[str, Any]:
         spec["ports"] = [f"{srv.port}:{srv.port}"]
     if srv.model_volume:
         spec["volumes"] = [f"model-cache:{srv.model_volume}"]
+    if srv.data_volume:
+        # The batch's inputs and outputs: ./data/audio in, ./data/transcripts out.
+        spec.setdefault("volumes", []).append(f"./data:{srv.data_volume}")
     if target.tensor_parallel > 1 or target.gpu_count > 1:
         spec["shm_size"] = SHM_SIZE
     resources: dict[str, Any] = {}
@@ -47,7 +50,7 @@ def service(target: DeploymentTarget) -> dict[str, Any]:
         }
     if resources:
         spec["deploy"] = {"resources": resources}
-    if target.workload == "train":
+    if target.workload in ("train", "batch"):
         spec["restart"] = "no"
     return spec
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from agents.artifacts.engines import image_arches, image_for
+from agents.artifacts.engines import image_arches, image_for, ray_image
 from agents.artifacts.hardware import compute_capability, cpu_arch, is_cuda
 from agents.artifacts.target import (
     GPU_MEMORY_UTILIZATION,
@@ -19,6 +19,7 @@ from agents.artifacts.target import (
     TargetEngine,
     k8s_name,
 )
+from agents.artifacts.workloads import launcher_for, workload_for
 from agents.constraints import OWN_PROVIDER
 from agents.schemas import DeploymentPlan, GpuRecommendation, WorkloadSpec
 from tools.offers import QUANTIZED_BUILDS
@@ -249,6 +250,9 @@ def configure(
             max_len = model_max_context
     arch = cpu_arch(gpu.provider, gpu.instance_type, None if cpu_only else gpu.gpu_model)
     image = image_for(engine, None if cpu_only else gpu.gpu_model, cpu_only, arch)
+    launcher = launcher_for(plan) if training else "Job"
+    if launcher == "RayJob":
+        image = ray_image(cpu_only)
     if arch not in image_arches(image):
         notes.append(
             f"{gpu.instance_type} is an Arm (arm64) instance and {image} is built for x86_64 "
@@ -269,7 +273,8 @@ def configure(
     cpu, memory = _resources(gpu, gpus_used, facts)
     target = DeploymentTarget(
         name=k8s_name(model_id, engine),
-        workload="train" if training else "serve",
+        workload=workload_for(spec, engine),
+        launcher=launcher,
         engine=engine,
         image=image,
         arch=arch,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 
 from agents.artifacts.hardware import Arch, compute_capability
@@ -16,8 +17,14 @@ TEI_VERSION = "1.8"
 # pytorch/pytorch is built for x86_64 only; NVIDIA's NGC PyTorch image also ships arm64.
 TRAINING_IMAGE = "pytorch/pytorch:2.7.1-cuda12.6-cudnn9-runtime"
 TRAINING_IMAGE_ARM = "nvcr.io/nvidia/pytorch:25.07-py3"
+# A RayJob's cluster runs Ray's own image (the training script needs Ray Train in it).
+RAY_VERSION = "2.46.0"
+RAY_IMAGE = f"rayproject/ray:{RAY_VERSION}-py311-gpu"
+RAY_IMAGE_CPU = f"rayproject/ray:{RAY_VERSION}-py311"
 # Images published for both architectures; every other one is x86_64 only.
 MULTI_ARCH = frozenset({OLLAMA_IMAGE, TRITON_IMAGE, TRAINING_IMAGE_ARM})
+# Where a batch job reads its inputs and writes its outputs (a volume the user fills).
+DATA_DIR = "/data"
 
 
 def tei_image(gpu_model: str | None, cpu_only: bool) -> str:
@@ -53,6 +60,11 @@ def image_for(engine: str, gpu_model: str | None, cpu_only: bool, arch: Arch) ->
     }[engine]
 
 
+def ray_image(cpu_only: bool) -> str:
+    """Return Ray's image for a RayJob's cluster (x86_64 builds)."""
+    return RAY_IMAGE_CPU if cpu_only else RAY_IMAGE
+
+
 def image_arches(image: str) -> tuple[Arch, ...]:
     """Return the CPU architectures an image is published for."""
     return ("x86_64", "arm64") if image in MULTI_ARCH else ("x86_64",)
@@ -71,6 +83,8 @@ class Server:
     """Where the container keeps downloaded weights (a volume is mounted there)."""
     ready_command: list[str] | None = None
     """A command that succeeds once the model is loaded, where the health path says less."""
+    data_volume: str | None = None
+    """Where a batch job's inputs and outputs live (a volume the user provides)."""
 
 
 def vllm_args(target: DeploymentTarget) -> list[str]:
@@ -91,9 +105,68 @@ def vllm_args(target: DeploymentTarget) -> list[str]:
     return args
 
 
+# A batch transcription: start vLLM in the container, wait for it, send every audio file
+# of this worker's share (Indexed Job: JOB_COMPLETION_INDEX of JOB_WORKERS) to its
+# /v1/audio/transcriptions endpoint, write one .txt per file, skip those already written (a
+# retried pod resumes), then stop. One machine (compose, SkyPilot) does every file. The OpenAI
+# client ships in the vLLM image.
+_TRANSCRIBE = """\
+import os, pathlib, time, urllib.request
+from openai import OpenAI
+model = os.environ["MODEL_ID"]
+audio = pathlib.Path(os.environ.get("AUDIO_DIR", "/data/audio"))
+out = pathlib.Path(os.environ.get("OUT_DIR", "/data/transcripts"))
+index = int(os.environ.get("JOB_COMPLETION_INDEX", "0"))
+workers = int(os.environ.get("JOB_WORKERS", "1"))
+while True:
+    try:
+        urllib.request.urlopen("http://127.0.0.1:8000/health", timeout=5)
+        break
+    except OSError:
+        time.sleep(10)
+client = OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="unused")
+files = sorted(p for p in audio.rglob("*") if p.is_file())
+for number, path in enumerate(files):
+    if number % workers != index:
+        continue
+    target = out / (str(path.relative_to(audio)) + ".txt")
+    if target.exists():
+        continue
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("rb") as f:
+        text = client.audio.transcriptions.create(model=model, file=f).text
+    target.write_text(text)
+"""
+
+
+def batch_transcription(target: DeploymentTarget) -> Server:
+    """Return a batch job that transcribes an audio backlog with vLLM's Whisper endpoint."""
+    serve = shlex.join(["vllm", "serve", target.model_repo or "", "--port", "8000"])
+    script = (
+        f"{serve} & server=$!; python3 - <<'PY'\n{_TRANSCRIBE}PY\n"
+        "status=$?; kill $server; exit $status"
+    )
+    env = {
+        "MODEL_ID": target.model_repo or "",
+        "AUDIO_DIR": f"{DATA_DIR}/audio",
+        "OUT_DIR": f"{DATA_DIR}/transcripts",
+    }
+    return Server(
+        ["/bin/sh", "-c"],
+        [script],
+        None,
+        None,
+        env,
+        "/root/.cache/huggingface",
+        data_volume=DATA_DIR,
+    )
+
+
 def server(target: DeploymentTarget) -> Server:
     """Return how the target's engine starts and is probed."""
     hf_cache = "/root/.cache/huggingface"
+    if target.workload == "batch" and target.engine == "vLLM":
+        return batch_transcription(target)
     if target.engine == "vLLM":
         return Server(None, vllm_args(target), 8000, "/health", model_volume=hf_cache)
     if target.engine == "TEI":
@@ -122,6 +195,9 @@ def server(target: DeploymentTarget) -> Server:
     if target.engine == "TensorRT-LLM":
         args = ["tritonserver", "--model-repository=/models"]
         return Server(None, args, 8000, "/v2/health/ready", model_volume="/models")
+    if target.launcher == "RayJob":
+        # The RayJob's entrypoint runs the script; the container only starts Ray's head.
+        return Server(None, [], None, None, {"MODEL_ID": target.model_repo or ""}, "/checkpoints")
     command = ["torchrun", f"--nproc_per_node={max(target.gpu_count, 1)}", "train.py"]
     env = {"MODEL_ID": target.model_repo or ""}
     return Server(command, [], None, None, env, "/checkpoints")

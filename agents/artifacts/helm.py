@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agents.artifacts.kubernetes import documents
+from agents.artifacts.kubernetes import documents, pod_templates
 from agents.artifacts.target import DeploymentTarget
 from agents.artifacts.yaml_io import dump, dump_all
 
@@ -70,8 +70,9 @@ def chart_files(target: DeploymentTarget) -> dict[str, str]:
     for doc in docs:
         if doc["kind"] == "Deployment":
             doc["spec"]["replicas"] = _REPLICAS
-        for c in doc["spec"].get("template", {}).get("spec", {}).get("containers", []):
-            c["image"] = _IMAGE
+        for pod in pod_templates(doc):
+            for c in pod["spec"]["containers"]:
+                c["image"] = _IMAGE
     template = (
         dump_all(docs)
         .replace(_REPLICAS, "{{ .Values.replicaCount }}")

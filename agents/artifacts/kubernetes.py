@@ -2,8 +2,9 @@
 
 Serving gets a Deployment (probes on the engine's health path, /dev/shm for tensor
 parallelism, the node pinned to the GPU sized for), a Service, and a PodDisruptionBudget
-when there is more than one replica. Training and fine-tuning get a Job. CPU targets request
-no ``nvidia.com/gpu`` anywhere.
+when there is more than one replica. Training and fine-tuning get a Job, or a PyTorchJob or
+RayJob when the plan's stack installs that operator; an offline batch (an audio backlog) an
+Indexed Job over a data volume. CPU targets request no ``nvidia.com/gpu`` anywhere.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from agents.artifacts.engines import server
+from agents.artifacts.engines import RAY_VERSION, server
 from agents.artifacts.hardware import GPU_PRODUCT_LABELS
 from agents.artifacts.target import DeploymentTarget
 from agents.artifacts.yaml_io import dump, dump_all
@@ -62,6 +63,9 @@ def container(target: DeploymentTarget) -> dict[str, Any]:
     if srv.args:
         spec["args"] = list(srv.args)
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in srv.env.items()]
+    if target.workload == "batch":
+        # The Indexed Job's workers split the files: each takes its JOB_COMPLETION_INDEX share.
+        env.append({"name": "JOB_WORKERS", "value": str(target.replicas)})
     if target.model_repo and target.engine != "Ollama":
         env.append(
             {
@@ -88,6 +92,8 @@ def container(target: DeploymentTarget) -> dict[str, Any]:
     mounts = []
     if srv.model_volume:
         mounts.append({"name": "model-cache", "mountPath": srv.model_volume})
+    if srv.data_volume:
+        mounts.append({"name": "data", "mountPath": srv.data_volume})
     if target.tensor_parallel > 1 or target.workload == "train" and target.gpu_count > 1:
         mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
     if mounts:
@@ -121,6 +127,9 @@ def pod_spec(target: DeploymentTarget) -> dict[str, Any]:
     volumes: list[dict[str, Any]] = []
     if server(target).model_volume:
         volumes.append({"name": "model-cache", "emptyDir": {}})
+    if server(target).data_volume:
+        claim = data_claim(target)
+        volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": claim}})
     if target.tensor_parallel > 1 or target.workload == "train" and target.gpu_count > 1:
         volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": SHM_SIZE}})
     if volumes:
@@ -133,23 +142,37 @@ def pod_spec(target: DeploymentTarget) -> dict[str, Any]:
         ]
     if target.arch == "arm64":
         spec["nodeSelector"] = {"kubernetes.io/arch": "arm64"}
-    if target.workload == "train":
+    if target.workload in ("train", "batch"):
         spec["restartPolicy"] = "Never"
     return spec
+
+
+def data_claim(target: DeploymentTarget) -> str:
+    """Return the PersistentVolumeClaim a batch job reads and writes (the user provides it)."""
+    return f"{target.name}-data"
 
 
 def documents(target: DeploymentTarget) -> list[dict[str, Any]]:
     """Return the workload's Kubernetes objects."""
     metadata = {"name": target.name, "labels": labels(target)}
     template = {"metadata": {"labels": labels(target)}, "spec": pod_spec(target)}
-    if target.workload == "train":
-        job = {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "metadata": metadata,
-            "spec": {"backoffLimit": 1, "template": template},
-        }
-        return [job]
+    if target.workload == "train" and target.launcher == "PyTorchJob":
+        return [pytorch_job(target, metadata, template)]
+    if target.workload == "train" and target.launcher == "RayJob":
+        return [ray_job(target, metadata, template)]
+    if target.workload in ("train", "batch"):
+        spec: dict[str, Any] = {"backoffLimit": 1, "template": template}
+        if target.workload == "batch":
+            # Each pod transcribes its share of the files (JOB_COMPLETION_INDEX), so the
+            # backlog splits across the replicas planned; a retried pod skips finished files.
+            spec = {
+                "completionMode": "Indexed",
+                "completions": target.replicas,
+                "parallelism": target.replicas,
+                "backoffLimitPerIndex": 2,
+                "template": template,
+            }
+        return [{"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}]
     deployment: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -189,6 +212,66 @@ def documents(target: DeploymentTarget) -> list[dict[str, Any]]:
             }
         )
     return docs
+
+
+def pytorch_job(
+    target: DeploymentTarget, metadata: dict[str, Any], template: dict[str, Any]
+) -> dict[str, Any]:
+    """Return a Kubeflow training-operator PyTorchJob: one master running torchrun."""
+    pod = template["spec"]
+    # The operator finds the training container by this name (and sets its rendezvous env).
+    pod["containers"][0]["name"] = "pytorch"
+    pod.pop("restartPolicy", None)
+    return {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "PyTorchJob",
+        "metadata": metadata,
+        "spec": {
+            "nprocPerNode": str(max(target.gpu_count, 1)),
+            "runPolicy": {"backoffLimit": 1, "cleanPodPolicy": "None"},
+            "pytorchReplicaSpecs": {
+                "Master": {"replicas": 1, "restartPolicy": "OnFailure", "template": template}
+            },
+        },
+    }
+
+
+def ray_job(
+    target: DeploymentTarget, metadata: dict[str, Any], template: dict[str, Any]
+) -> dict[str, Any]:
+    """Return a KubeRay RayJob: a one-node Ray cluster on the instance runs train.py."""
+    pod = template["spec"]
+    pod["containers"][0]["name"] = "ray-head"
+    pod.pop("restartPolicy", None)
+    start = {"dashboard-host": "0.0.0.0"}
+    if target.gpu_count and not target.cpu_only:
+        start["num-gpus"] = str(target.gpu_count)
+    return {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayJob",
+        "metadata": metadata,
+        "spec": {
+            "entrypoint": "python train.py",
+            "shutdownAfterJobFinishes": True,
+            "ttlSecondsAfterFinished": 600,
+            "rayClusterSpec": {
+                "rayVersion": RAY_VERSION,
+                "headGroupSpec": {"rayStartParams": start, "template": template},
+            },
+        },
+    }
+
+
+def pod_templates(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the pod templates of a workload object: Deployment, Job, PyTorchJob, RayJob."""
+    spec = doc.get("spec") or {}
+    if doc.get("kind") == "PyTorchJob":
+        return [r["template"] for r in (spec.get("pytorchReplicaSpecs") or {}).values()]
+    if doc.get("kind") == "RayJob":
+        cluster = spec.get("rayClusterSpec") or {}
+        groups = [cluster.get("headGroupSpec") or {}, *(cluster.get("workerGroupSpecs") or [])]
+        return [g["template"] for g in groups if "template" in g]
+    return [spec["template"]] if "template" in spec else []
 
 
 def manifest(target: DeploymentTarget) -> str:

@@ -60,6 +60,11 @@ def task(target: DeploymentTarget) -> dict[str, Any]:
     if target.workload == "train":
         # The training script (train.py) is synced from the directory sky launch runs in.
         document["workdir"] = "."
+    if srv.data_volume:
+        # A batch reads audio/ and writes transcripts/ in the directory sky launch syncs.
+        document["workdir"] = "."
+        envs = {**srv.env, "AUDIO_DIR": "audio", "OUT_DIR": "transcripts"}
+        document["envs"] = envs
     if target.model_repo and target.engine != "Ollama":
         # Passed at launch: sky launch --secret HF_TOKEN.
         document["secrets"] = {"HF_TOKEN": None}

@@ -16,7 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from agents.artifacts.hardware import Arch
 
 Quantization = Literal["fp8", "awq", "gptq", "bitsandbytes"]
-Workload = Literal["serve", "train"]
+# serve: a long-running server; train: training or fine-tuning; batch: a finite job over data
+# (an audio backlog to transcribe), run to completion.
+Workload = Literal["serve", "train", "batch"]
+# What runs a training workload: a plain Job, or the operator the plan's stack installs.
+Launcher = Literal["Job", "PyTorchJob", "RayJob"]
 # The engines a target can run: the plan's serving engines plus the training launcher.
 TargetEngine = Literal["vLLM", "TGI", "Ollama", "TensorRT-LLM", "TEI", "Triton", "training stack"]
 # Share of each GPU's memory the engine may take (vLLM's default; the sizing assumes it).
@@ -29,7 +33,12 @@ class DeploymentTarget(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
     name: str = Field(description="Kubernetes name of the workload (RFC 1123 label).")
-    workload: Workload = Field(description="serve: a Deployment and Service; train: a Job.")
+    workload: Workload = Field(
+        description="serve: a Deployment and Service; train and batch: a Job (or an operator's)."
+    )
+    launcher: Launcher = Field(
+        default="Job", description="The kind that runs a train workload (batch: an Indexed Job)."
+    )
     engine: TargetEngine
     image: str = Field(description="Container image, for the target's CPU architecture.")
     arch: Arch = Field(description="CPU architecture of the instance.")

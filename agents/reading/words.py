@@ -74,6 +74,14 @@ TASK_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "overnight",
             "backfill",
             "no rush",
+            # Work on a finite pile of data, done once: a backlog, an archive, recordings.
+            "backlog",
+            r"archives?\b",
+            r"recorded (?:calls|audio|meetings|interviews|lectures)",
+            r"(?:call|meeting|audio) recordings",
+            r"one[- ]off",
+            r"one[- ]time",
+            r"(?<!at )once\b(?! (?:a|an|per|every)\b)",
         ),
     ),
     (

@@ -2,7 +2,8 @@
 
 kustomize and Helm render with the real kubectl and helm and the output is checked against
 the Kubernetes schemas (strict); compose files against the compose spec; SkyPilot tasks
-against SkyPilot's task schema; the chart's values against its values.schema.json.
+against SkyPilot's own task and resources schemas (tests/infra/skypilot_schema.py); the
+chart's values against its values.schema.json.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import yaml
 
 from agents.artifacts.bundle import write_export
 from agents.artifacts.target import DeploymentTarget
+from tests.infra.crd_checks import CRD_KINDS, crd_errors
 from tests.infra.k8s_tools import K8sTools
 from tests.infra.k8s_validation import validate_k8s_yaml
-from tests.infra.skypilot_schema import TASK_SCHEMA
+from tests.infra.skypilot_schema import task_errors
 
 
 def check_compose_files(paths: list[Path]) -> list[str]:
@@ -44,9 +46,13 @@ def check_compose_files(paths: list[Path]) -> list[str]:
 
 
 def skypilot_errors(text: str) -> list[str]:
-    """Return the SkyPilot task-schema errors of a task file."""
-    validator = jsonschema.Draft202012Validator(TASK_SCHEMA)
-    return [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(yaml.safe_load(text))]
+    """Return the errors SkyPilot's own schema (the installed package) finds in a task file."""
+    return task_errors(yaml.safe_load(text))
+
+
+def _k8s_errors(text: str) -> list[str]:
+    """Return core-schema errors, and the custom resources' (PyTorchJob, RayJob) own checks."""
+    return validate_k8s_yaml(text, skip_kinds=CRD_KINDS) + crd_errors(text)
 
 
 def validate_exports(target: DeploymentTarget, out: Path, tools: K8sTools) -> list[str]:
@@ -57,14 +63,14 @@ def validate_exports(target: DeploymentTarget, out: Path, tools: K8sTools) -> li
     errors: list[str] = []
     kustomize = out / "kustomize"
     write_export(target, "kustomize", kustomize)
-    errors += [f"kustomize: {e}" for e in validate_k8s_yaml(tools.kustomize(kustomize))]
+    errors += [f"kustomize: {e}" for e in _k8s_errors(tools.kustomize(kustomize))]
     chart = out / "helm"
     write_export(target, "helm", chart)
     lint = tools.run("helm", "lint", "--strict", chart, check=False)
     if lint.returncode != 0:
         errors.append(f"helm lint: {lint.stdout}{lint.stderr}")
     else:
-        errors += [f"helm: {e}" for e in validate_k8s_yaml(tools.helm_template(chart))]
+        errors += [f"helm: {e}" for e in _k8s_errors(tools.helm_template(chart))]
     schema = json.loads((chart / "values.schema.json").read_text())
     values = yaml.safe_load((chart / "values.yaml").read_text())
     checker = jsonschema.Draft7Validator(schema)

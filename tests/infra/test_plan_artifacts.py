@@ -11,8 +11,13 @@ import pytest
 import yaml
 
 from agents.artifacts.build import build_artifacts
+from agents.artifacts.bundle import readme
+from agents.artifacts.kubernetes import pod_templates
+from agents.artifacts.skypilot import SKYPILOT_CLOUDS
 from agents.artifacts.target import DeploymentTarget
+from tests.infra.crd_checks import crd_errors
 from tests.infra.plan_exports import check_compose_files, skypilot_errors, validate_exports
+from tests.infra.skypilot_schema import schema_sources, task_errors
 
 BASE = {
     "provider": "aws",
@@ -95,7 +100,26 @@ TARGETS = {
         gpu_memory_gb=80,
         instance_type="p4de.24xlarge",
     ),
+    "whisper-batch": DeploymentTarget(
+        **BASE,
+        name="whisper-large-v3",
+        workload="batch",
+        engine="vLLM",
+        image="vllm/vllm-openai:v0.10.1",
+        arch="x86_64",
+        model_id="openai/whisper-large-v3",
+        model_repo="openai/whisper-large-v3",
+        replicas=3,
+        gpu_model="L4",
+        gpu_count=1,
+        gpu_memory_gb=24,
+        instance_type="g6.xlarge",
+    ),
 }
+TARGETS["pytorchjob"] = TARGETS["training-job"].model_copy(update={"launcher": "PyTorchJob"})
+TARGETS["rayjob"] = TARGETS["training-job"].model_copy(
+    update={"launcher": "RayJob", "image": "rayproject/ray:2.46.0-py311-gpu"}
+)
 
 
 @pytest.mark.parametrize("name", TARGETS)
@@ -114,9 +138,9 @@ def test_plan_artifacts_when_parsed_then_gpu_requests_match_the_target(name):
     artifacts = {a.filename: a for a in build_artifacts(target)}
 
     pods = [
-        doc["spec"]["template"]["spec"]
+        template["spec"]
         for doc in yaml.safe_load_all(artifacts["workload.yaml"].content)
-        if doc["kind"] in ("Deployment", "Job")
+        for template in pod_templates(doc)
     ]
     limits = [c["resources"]["limits"] for pod in pods for c in pod["containers"]]
     assert limits
@@ -131,6 +155,27 @@ def test_skypilot_schema_when_a_field_is_misspelled_then_rejected():
     errors = skypilot_errors("resources:\n  cloud: aws\n  acelerators: {H100: 1}\nrun: echo\n")
 
     assert errors and "acelerators" in errors[0]
+
+
+def test_skypilot_schema_when_an_unknown_cloud_or_top_level_key_then_rejected():
+    errors = task_errors({"resources": {"cloud": "nocloud"}, "run": "echo", "command": "x"})
+
+    assert any("nocloud" in e for e in errors)
+    assert any("'command' was unexpected" in e for e in errors)
+
+
+def test_skypilot_schema_is_skypilots_own_with_every_registry_it_reads_loaded():
+    sources = schema_sources()
+
+    assert all(sources.values()), sources
+    assert "aws" in sources["clouds"] and "least_load" in sources["load balancing policies"]
+
+
+def test_every_cloud_a_plan_names_in_its_task_is_one_skypilot_knows():
+    clouds = schema_sources()["clouds"]
+
+    assert sorted(SKYPILOT_CLOUDS - set(clouds)) == []
+    assert all(task_errors({"resources": {"cloud": c}, "run": "echo"}) == [] for c in clouds)
 
 
 def _workload(target: DeploymentTarget) -> dict:
@@ -162,3 +207,91 @@ def test_own_servers_then_the_skypilot_task_names_no_cloud():
     assert "cloud" not in task["resources"] and "region" not in task["resources"]
     assert task["resources"]["accelerators"] == {"A100-80GB": 4}
     assert skypilot_errors(yaml.safe_dump(task)) == []
+
+
+def _docs(target: DeploymentTarget) -> list[dict]:
+    manifest = next(a for a in build_artifacts(target) if a.filename == "workload.yaml")
+    return list(yaml.safe_load_all(manifest.content))
+
+
+def test_audio_backlog_then_an_indexed_job_that_transcribes_its_share_and_ends():
+    target = TARGETS["whisper-batch"]
+
+    (job,) = _docs(target)
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+
+    assert job["kind"] == "Job" and pod["restartPolicy"] == "Never"
+    assert job["spec"]["completionMode"] == "Indexed"
+    assert job["spec"]["completions"] == job["spec"]["parallelism"] == 3 == int(env["JOB_WORKERS"])
+    assert "readinessProbe" not in container and "ports" not in container
+    script = container["args"][0]
+    assert "vllm serve openai/whisper-large-v3" in script
+    assert "audio.transcriptions.create" in script and "JOB_COMPLETION_INDEX" in script
+    claims = [v["persistentVolumeClaim"] for v in pod["volumes"] if "persistentVolumeClaim" in v]
+    assert claims == [{"claimName": "whisper-large-v3-data"}]
+    compile(script.split("<<'PY'\n", 1)[1].split("\nPY\n", 1)[0], "transcribe", "exec")
+
+
+def test_audio_backlog_then_the_skypilot_task_syncs_the_audio_and_runs_to_the_end():
+    task = yaml.safe_load(
+        next(a for a in build_artifacts(TARGETS["whisper-batch"]) if a.kind == "skypilot").content
+    )
+
+    assert task["workdir"] == "." and task["envs"]["AUDIO_DIR"] == "audio"
+    assert "JOB_WORKERS" not in task["envs"]  # one VM transcribes every file
+    assert "ports" not in task["resources"]
+    assert task_errors(task) == []
+
+
+def test_training_with_the_training_operator_then_a_pytorchjob_master_with_the_gpus():
+    target = TARGETS["pytorchjob"]
+
+    (job,) = _docs(target)
+    master = job["spec"]["pytorchReplicaSpecs"]["Master"]
+    (container,) = master["template"]["spec"]["containers"]
+
+    assert job["apiVersion"] == "kubeflow.org/v1" and job["kind"] == "PyTorchJob"
+    assert container["name"] == "pytorch" and master["replicas"] == 1
+    assert job["spec"]["nprocPerNode"] == "4" == container["command"][1].split("=")[1]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 4
+
+
+def test_training_with_kuberay_then_a_rayjob_whose_head_holds_the_gpus():
+    target = TARGETS["rayjob"]
+
+    (job,) = _docs(target)
+    head = job["spec"]["rayClusterSpec"]["headGroupSpec"]
+    (container,) = head["template"]["spec"]["containers"]
+
+    assert job["apiVersion"] == "ray.io/v1" and job["kind"] == "RayJob"
+    assert job["spec"]["entrypoint"] == "python train.py"
+    assert job["spec"]["shutdownAfterJobFinishes"] is True
+    assert head["rayStartParams"]["num-gpus"] == "4"
+    assert container["image"].startswith("rayproject/ray:")
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 4
+
+
+def test_crd_check_when_a_field_is_misspelled_or_the_pod_is_wrong_then_rejected():
+    (job,) = _docs(TARGETS["pytorchjob"])
+    job["spec"]["pytorchReplicaSpec"] = job["spec"].pop("pytorchReplicaSpecs")
+    (ray,) = _docs(TARGETS["rayjob"])
+    head = ray["spec"]["rayClusterSpec"]["headGroupSpec"]
+    head["template"]["spec"]["containers"][0]["imag"] = "x"
+
+    assert any("pytorchReplicaSpec:" in e for e in crd_errors(yaml.safe_dump(job)))
+    assert any("imag" in e for e in crd_errors(yaml.safe_dump(ray)))
+
+
+def test_audio_backlog_then_no_server_stack_values_and_the_readme_says_job():
+    target = TARGETS["whisper-batch"]
+
+    files = {a.filename for a in build_artifacts(target)}
+    text = readme(target)
+
+    assert "vllm-stack-values.yaml" not in files
+    server = build_artifacts(TARGETS["vllm-fp8-tp2"])
+    assert "vllm-stack-values.yaml" in {a.filename for a in server}
+    assert "A Job transcribing the audio on the whisper-large-v3-data volume" in text
+    assert "A RayJob training" in readme(TARGETS["rayjob"])

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from agents.artifacts.kubernetes import pod_templates
 from agents.consistency import check_plan
 from agents.schemas import DeploymentPlan, WorkloadSpec
 from tests.infra.k8s_tools import ensure_k8s_tools
@@ -65,8 +66,8 @@ class Planned:
         return [d for d in yaml.safe_load_all(self.files[filename]) if d]
 
     def pod(self) -> dict[str, Any]:
-        (workload,) = [d for d in self.docs("workload.yaml") if d["kind"] in ("Deployment", "Job")]
-        return workload["spec"]["template"]["spec"]
+        (template,) = [t for d in self.docs("workload.yaml") for t in pod_templates(d)]
+        return template["spec"]
 
     def args(self) -> list[str]:
         return list(self.pod()["containers"][0].get("args") or [])
@@ -174,6 +175,41 @@ def test_gpu_embeddings_then_tei_image_built_for_that_gpu_generation(plan):
     assert image.rsplit(":", 1)[1] == expected.get(gpu, "hopper-") + "1.8"
 
 
+SST2 = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+TEI_TAGS = {"T4": "turing-", "T4g": "turing-", "A10G": "86-", "L4": "89-", "L40S": "89-"}
+
+
+def test_named_classifier_on_cpu_then_tei_cpu_serves_that_model(plan):
+    planned = plan(
+        "serve distilbert-base-uncased-finetuned-sst-2-english for sentiment on CPU, "
+        "200 requests/s"
+    )
+    target = planned.plan.deployment
+
+    container = planned.pod()["containers"][0]
+
+    assert target is not None and target.engine == "TEI" and target.cpu_only
+    assert planned.plan.model_recommendations[0].model_id == SST2 == target.model_id
+    assert _flag(container["args"], "--model-id") == SST2
+    assert container["image"] == "ghcr.io/huggingface/text-embeddings-inference:cpu-1.8"
+    assert all("nvidia.com/gpu" not in text for text in planned.files.values())
+    assert not any("GGUF" in w for w in planned.plan.warnings)
+
+
+def test_named_classifier_on_gpu_then_tei_image_for_that_gpu_generation(plan):
+    planned = plan(
+        "serve distilbert-base-uncased-finetuned-sst-2-english for sentiment on a GPU on AWS"
+    )
+    gpu = planned.plan.gpu_recommendations[0].gpu_model
+
+    container = planned.pod()["containers"][0]
+
+    assert planned.plan.deployment.engine == "TEI"
+    assert _flag(container["args"], "--model-id") == SST2
+    assert container["image"].rsplit(":", 1)[1] == TEI_TAGS.get(gpu, "hopper-") + "1.8"
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+
+
 def test_whisper_plan_then_a_server_that_serves_whisper(plan):
     planned = plan("Transcribe call center audio, deploy Whisper large v3 on GPU")
 
@@ -185,13 +221,47 @@ def test_whisper_plan_then_a_server_that_serves_whisper(plan):
     assert "tritonserver" not in planned.files["workload.yaml"]
 
 
-def test_fine_tuning_plan_then_a_job_not_a_deployment(plan):
+def test_fine_tuning_plan_with_kuberay_in_its_stack_then_a_rayjob_not_a_deployment(plan):
     planned = plan("Fine-tune Llama 3.1 8B with LoRA on AWS")
+    charts = [c.chart for c in planned.plan.kubernetes_stack]
+
+    (job,) = planned.docs("workload.yaml")
+
+    assert "kuberay-operator" in charts
+    assert job["apiVersion"] == "ray.io/v1" and job["kind"] == "RayJob"
+    assert job["spec"]["entrypoint"] == "python train.py"
+    head = job["spec"]["rayClusterSpec"]["headGroupSpec"]
+    gpus = planned.pod()["containers"][0]["resources"]["limits"]["nvidia.com/gpu"]
+    assert head["rayStartParams"]["num-gpus"] == str(gpus) == str(planned.plan.deployment.gpu_count)
+    assert any("RayJob" in step for step in planned.plan.deployment_steps)
+
+
+def test_audio_backlog_then_an_indexed_job_not_a_server(plan):
+    planned = plan(
+        "Transcribe a backlog of 2,000 hours of recorded calls with Whisper large-v3, once, "
+        "on AWS"
+    )
+    spec = WorkloadSpec(task_type="batch", domain="speech", gpu_needed=True)
+
+    (job,) = planned.docs("workload.yaml")
+    container = planned.pod()["containers"][0]
+
+    assert job["kind"] == "Job" and job["spec"]["completionMode"] == "Indexed"
+    assert planned.pod()["restartPolicy"] == "Never"
+    assert container["image"].startswith("vllm/vllm-openai:")
+    assert "vllm serve openai/whisper-large-v3" in container["args"][0]
+    assert "Service" not in [d["kind"] for d in planned.docs("workload.yaml")]
+    assert any("PersistentVolumeClaim" in step for step in planned.plan.deployment_steps)
+    assert check_plan(planned.plan, spec) == []
+
+
+def test_live_speech_then_still_a_server(plan):
+    planned = plan("Host Whisper large-v3 for live captioning of 40 meetings at once on Azure")
 
     kinds = [d["kind"] for d in planned.docs("workload.yaml")]
 
-    assert kinds == ["Job"]
-    assert planned.pod()["restartPolicy"] == "Never"
+    assert kinds[0] == "Deployment" and "Service" in kinds
+    assert _flag(planned.pod()["containers"][0]["args"], "--model") == "openai/whisper-large-v3"
 
 
 def test_infeasible_plan_then_files_withheld_with_a_warning(plan):

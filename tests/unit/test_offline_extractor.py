@@ -112,3 +112,22 @@ def test_decide_cpu_only_request_then_no_gpu(catalog):
 
     assert decision.action == "plan"
     assert decision.spec.gpu_needed is False and decision.spec.domain == "embeddings"
+
+
+def test_extract_when_a_named_model_says_finetuned_then_the_task_is_serving_it(catalog):
+    spec = _spec(
+        catalog,
+        "serve distilbert-base-uncased-finetuned-sst-2-english for sentiment on CPU, 200 "
+        "requests/s",
+    )
+
+    assert spec.task_type == "inference" and spec.domain == "nlp"
+    assert spec.model_needs.named_models == [
+        "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+    ]
+
+
+def test_extract_when_fine_tuning_a_named_model_then_still_fine_tuning(catalog):
+    spec = _spec(catalog, "Fine-tune Llama-3.1-8B-Instruct with LoRA on AWS")
+
+    assert spec.task_type == "fine_tuning"

@@ -59,7 +59,7 @@ MODELS = [
 @st.composite
 def specs(draw: st.DrawFn) -> WorkloadSpec:
     task = draw(st.sampled_from(["inference", "fine_tuning", "training", "embedding", "batch"]))
-    domain = draw(st.sampled_from(["llm", "speech", "embeddings", "vision", "tabular"]))
+    domain = draw(st.sampled_from(["llm", "nlp", "speech", "embeddings", "vision", "tabular"]))
     return WorkloadSpec(
         task_type=task,
         domain=domain,
