@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from agents.schemas import GpuRecommendation, WorkloadSpec
-from tools.search import HOURS_PER_MONTH, Configuration
+from tools.search import HOURS_PER_MONTH, OUTLIER_SHARE, Configuration
 
 
 def searched(results: dict[str, Any]) -> dict[str, Any] | None:
@@ -49,6 +49,8 @@ def recommendation(config: Configuration, rank: int) -> GpuRecommendation:
         why.append("spot price")
     if config.marketplace:
         why.append("marketplace host: no datacenter SLA")
+    if config.price_outlier:
+        why.append("catalog price far under this type's other regions: confirm it")
     return GpuRecommendation(
         provider=config.provider,
         instance_type=config.instance_type,
@@ -154,6 +156,25 @@ def tradeoffs(result: dict[str, Any]) -> list[str]:
     for miss in result.get("rejected", [])[:3]:
         said.append(f"cheaper but short: {miss['gpus_per_instance']}× {miss['gpu_model']} "
                     f"(${miss['hourly_usd']:.2f}/h): {miss['reason']}")
+    return said
+
+
+def offer_warnings(result: dict[str, Any]) -> list[str]:
+    """Flag a chosen price that is an outlier, or a marketplace host, rather than hide it."""
+    chosen = Configuration.model_validate(result["chosen"])
+    said = []
+    if chosen.price_outlier:
+        hourly = chosen.hourly_usd / chosen.instances
+        said.append(
+            f"the catalog prices {chosen.provider} {chosen.instance_type} in {chosen.region} "
+            f"at ${hourly:,.2f}/h, under {OUTLIER_SHARE:.0%} of the type's median across its "
+            "regions: confirm the price with the provider before relying on it"
+        )
+    if chosen.marketplace:
+        said.append(
+            f"{chosen.provider} is a marketplace of community hosts: no datacenter SLA; keep a "
+            "datacenter fallback for production"
+        )
     return said
 
 

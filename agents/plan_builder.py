@@ -16,6 +16,7 @@ from agents.artifacts.target import DeploymentTarget
 from agents.configured import (
     budget_warnings,
     configurations,
+    offer_warnings,
     recommendation,
     rejected_by_kind,
     row_of,
@@ -373,7 +374,7 @@ def build_plan(
     costs = cost_estimate(compute_monthly, sizing, spec.budget_monthly_usd,
                           instances=gpus[0].instances if gpus else 1, job=job)
     if found is not None:
-        warnings += shortfall_warnings(found)
+        warnings += shortfall_warnings(found) + offer_warnings(found)
         warnings += budget_warnings(found, spec, costs.total_monthly_usd)
     assumed = results.get("assumptions", [])
     if found is not None:

@@ -170,17 +170,26 @@ class OfferFilters:
 
 
 # The cheapest region of each instance type, on-demand and (separately) spot: the search
-# prices one offer per instance shape, so the other regions of a type can never win.
+# prices one offer per instance shape, so the other regions of a type can never win. Each
+# carries the type's median on-demand price over all its regions, to flag outliers.
 _OFFERS_SQL = """
-with allowed as (
-    select provider, instance_type, region, vcpus, memory_gb, gpu_model, gpu_count,
-           gpu_memory_gb_per_gpu, price_hourly_usd, spot_price_hourly_usd, catalog_source
+with medians as (
+    select provider, instance_type,
+           percentile_cont(0.5) within group (order by price_hourly_usd) as median_hourly_usd
     from cloud.instances
+    where gpu_count >= 1 and price_hourly_usd > 0
+    group by provider, instance_type
+),
+allowed as (
+    select i.provider, i.instance_type, region, vcpus, memory_gb, gpu_model, gpu_count,
+           gpu_memory_gb_per_gpu, price_hourly_usd, spot_price_hourly_usd, catalog_source,
+           m.median_hourly_usd
+    from cloud.instances i left join medians m using (provider, instance_type)
     where gpu_count >= 1 and gpu_model is not null
-      and (%(providers)s::text[] is null or lower(provider) = any(%(providers)s))
+      and (%(providers)s::text[] is null or lower(i.provider) = any(%(providers)s))
       and (%(regions)s::text[] is null or lower(region) = any(%(regions)s))
       and (%(gpus)s::text[] is null or lower(gpu_model) = any(%(gpus)s))
-      and (%(types)s::text[] is null or lower(instance_type) = any(%(types)s))
+      and (%(types)s::text[] is null or lower(i.instance_type) = any(%(types)s))
       and (%(max_gpus)s::float8 is null or gpu_count <= %(max_gpus)s)
       and (%(min_memory)s::float8 is null or gpu_memory_gb_per_gpu >= %(min_memory)s)
 )

@@ -8,13 +8,14 @@ it and, if not, by how much and how many concurrent sequences the budget would c
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from psycopg import AsyncConnection
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from tools.architecture import load_architecture
+from tools.architecture import Architecture, load_architecture
 from tools.catalog import OfferFilters, load_gpu_specs, load_offers
 from tools.compute_fit import UnknownModelError, reject_nul
 from tools.offers import MARKETPLACES, Offer
@@ -61,13 +62,23 @@ class ConfigurationQuery(BaseModel):
         default=None, max_length=16, description="bf16, fp8 or int4 if the user fixed it"
     )
     spot: bool = Field(default=False, description="spot capacity allowed")
-    providers: list[str] = Field(default_factory=list, max_length=20)
-    regions: list[str] = Field(default_factory=list, max_length=50)
-    gpu_model: list[str] = Field(default_factory=list, max_length=20)
-    instance_types: list[str] = Field(default_factory=list, max_length=20)
-    max_gpu_count: int | None = Field(default=None, ge=1, le=64)
+    providers: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=20, description="providers allowed, e.g. aws"
+    )
+    regions: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=50, description="regions allowed, e.g. us-east-1"
+    )
+    gpu_model: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=20, description="GPU models allowed, e.g. H100"
+    )
+    instance_types: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = (
+        Field(default_factory=list, max_length=20, description="instance types allowed")
+    )
+    max_gpu_count: int | None = Field(
+        default=None, ge=1, le=64, description="most GPUs one instance may have"
+    )
     min_vram_per_gpu_gb: float | None = Field(default=None, ge=0, description="GB per GPU")
-    max_instances: int = Field(default=8, ge=1, le=64, description="instances at most")
+    max_instances: int = Field(default=8, ge=1, le=16, description="instances at most")
     budget_monthly_usd: float | None = Field(
         default=None, ge=0, description="compute budget per month (storage and network apart)"
     )
@@ -263,6 +274,18 @@ async def search_catalog(
     gpus = {row["gpu_model"]: GpuSpec.model_validate(
         {k: v for k, v in row.items() if v is not None}) for row in await load_gpu_specs(conn)}
     offers = [_offer(row) for row in rows]
+    # The search is CPU work (tens to hundreds of ms): off the event loop.
+    return await asyncio.to_thread(_search_offers, query, arch, rows, offers, gpus)
+
+
+def _search_offers(
+    query: ConfigurationQuery,
+    arch: Architecture,
+    rows: list[dict[str, Any]],
+    offers: list[Offer],
+    gpus: dict[str, GpuSpec],
+) -> ConfigurationResult:
+    """Run the search, the nearest easier load if none carries it, and the budget's check."""
     catalog = {arch.model_id or query.model_id: arch}
     precisions = PRECISIONS.get(query.precision or "", ("native", "fp8", "int4"))
     load = query.load()

@@ -57,6 +57,8 @@ class Offer(BaseModel):
     gpu_memory_gb_per_gpu: float | None = None
     price_hourly_usd: float | None = None
     spot_price_hourly_usd: float | None = None
+    median_hourly_usd: float | None = None
+    """The type's median on-demand price over its regions (outliers are flagged)."""
 
 
 @dataclass(frozen=True)

@@ -48,12 +48,14 @@ from tools.sizing import (
 from tools.throughput import GpuSpec
 
 __all__ = [
-    "QUANTIZED_BUILDS", "Configuration", "Load", "Offer", "Rejection", "SearchOutcome",
+    "QUANTIZED_BUILDS", "Configuration", "Load", "Offer", "ShapeRejection", "SearchOutcome",
     "search_configurations",
 ]
 
 HOURS_PER_MONTH = 730
 ALTERNATIVE_SPAN = 2.0
+# A catalog price under this share of the same type's median across regions is suspect.
+OUTLIER_SHARE = 0.6
 GPU_MEMORY_UTILIZATION = 0.9
 
 
@@ -110,9 +112,13 @@ class Configuration(BaseModel):
     hourly_usd: float
     monthly_usd: float
     usd_per_million_tokens: float
+    price_outlier: bool = Field(
+        default=False,
+        description="on-demand price under OUTLIER_SHARE of the type's median over its regions",
+    )
 
 
-class Rejection(BaseModel):
+class ShapeRejection(BaseModel):
     """Why a cheaper shape could not carry the load, in its best attempt."""
 
     gpu_model: str
@@ -126,7 +132,7 @@ class SearchOutcome(BaseModel):
 
     chosen: Configuration | None
     alternatives: list[Configuration]
-    rejected: list[Rejection]
+    rejected: list[ShapeRejection]
     examined: int = Field(description="configurations estimated")
     assumptions: list[str]
 
@@ -213,7 +219,7 @@ def search_configurations(
         key=lambda item: item[0],
     )
     found: list[Configuration] = []
-    rejected: list[Rejection] = []
+    rejected: list[ShapeRejection] = []
     examined = 0
     cache: dict[tuple[object, ...], tuple[Configuration | None, str]] = {}
     for price, spot, offer, shape in priced:
@@ -232,7 +238,7 @@ def search_configurations(
         best, why = cache[key]
         if best is None:
             if not found and len(rejected) < 10:
-                rejected.append(Rejection(gpu_model=shape.gpu.gpu_model,
+                rejected.append(ShapeRejection(gpu_model=shape.gpu.gpu_model,
                                           gpus_per_instance=shape.gpus, hourly_usd=price,
                                           reason=why))
             continue
@@ -296,6 +302,8 @@ def _priced(
         "region": offer.region,
         "spot": spot,
         "marketplace": offer.provider.lower() in MARKETPLACES,
+        "price_outlier": bool(not spot and offer.median_hourly_usd
+                              and price < OUTLIER_SHARE * offer.median_hourly_usd),
         "hourly_usd": hourly,
         "monthly_usd": hourly * HOURS_PER_MONTH,
         "usd_per_million_tokens": hourly / (rate * 3600) * 1e6 if rate else math.inf,

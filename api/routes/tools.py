@@ -19,6 +19,7 @@ from api.openapi import errors
 from core.embeddings import EmbeddingError, get_embedder
 from tools.compute import ComputeQuery, ComputeSearchResult, search_instances
 from tools.compute_fit import SizingQuery, UnknownModelError, size_workload
+from tools.configuration import ConfigurationQuery, ConfigurationResult, search_catalog
 from tools.hf import EmbeddingMismatchError, HfSearchResult, search_models
 from tools.k8s import ChartSearchResult, search_charts
 from tools.langchain_tools import ChartSearchArgs, ModelSearchArgs
@@ -191,6 +192,24 @@ async def performance(body: PerformanceRequest, pool: Pool) -> PerformanceEstima
     async with pool.connection() as conn:
         try:
             return await performance_for(conn, body)
+        except ValueError as exc:
+            raise _unprocessable(exc) from exc
+
+
+class ConfigurationRequest(ConfigurationQuery):
+    """A catalog LLM, the load it must carry, and where it may run."""
+
+
+@router.post(
+    "/configuration/search",
+    response_model=ConfigurationResult,
+    responses={**_SEARCH, **errors(404)},
+)
+async def configuration_search(body: ConfigurationRequest, pool: Pool) -> ConfigurationResult:
+    """Find the cheapest configuration (build, KV dtype, TP, replicas, instances) for the load."""
+    async with pool.connection() as conn:
+        try:
+            return await search_catalog(conn, body)
         except ValueError as exc:
             raise _unprocessable(exc) from exc
 

@@ -135,3 +135,28 @@ def test_gpu_variant_when_h100_nvl_offer_then_its_own_bandwidth():
     sxm = search_configurations(LLAMA_8B, CHAT_8, [_offer("H100", 1, 80, 7.0)], GPUS)
     assert outcome.chosen is not None and sxm.chosen is not None
     assert outcome.chosen.estimate.tpot_ms < sxm.chosen.estimate.tpot_ms
+
+
+def test_search_when_price_far_under_the_types_median_then_flagged_not_hidden():
+    cheap = L4.model_copy(update={"median_hourly_usd": 2.0})  # 0.85 < 60 % of 2.00
+    fair = L4.model_copy(update={"median_hourly_usd": 1.0})
+
+    flagged = search_configurations(LLAMA_8B, CHAT_8, [cheap], GPUS).chosen
+    plain = search_configurations(LLAMA_8B, CHAT_8, [fair], GPUS).chosen
+
+    assert flagged is not None and flagged.price_outlier
+    assert plain is not None and not plain.price_outlier
+
+
+def test_search_when_amd_or_arm_hosted_gpu_then_skipped_unless_named():
+    offers = [_offer("MI300X", 8, 192, 0.5), _offer("GH200", 1, 96, 0.6), L4]
+
+    outcome = search_configurations(LLAMA_8B, CHAT_8, offers, GPUS)
+    named = search_configurations(
+        LLAMA_8B, CHAT_8.model_copy(update={"allow_non_cuda": True}), offers, GPUS
+    )
+
+    assert outcome.chosen is not None and outcome.chosen.gpu_model == "L4"
+    assert any("not an NVIDIA GPU" in note for note in outcome.assumptions)
+    assert any("Arm host" in note for note in outcome.assumptions)
+    assert named.chosen is not None and named.chosen.gpu_model in ("MI300X", "GH200")
