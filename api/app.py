@@ -14,6 +14,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import metrics
+from api.bodies import ReadBodyFirstMiddleware
 from api.docs import install_docs
 from api.errors import choose_request_id, install_error_handlers
 from api.foreground import ForegroundFirstMiddleware
@@ -108,9 +109,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware)
     app.add_middleware(metrics.MetricsMiddleware)
 
-    app.add_middleware(RequestIdMiddleware)
-    # Outermost: a request that starts a turn is foreground from its first moment here.
+    # A request that starts a turn is foreground from its first moment here, but only once
+    # its body is complete: a slow client must not hold back the turns (api.bodies).
     app.add_middleware(ForegroundFirstMiddleware, gate=app.state.chat.foreground)
+    app.add_middleware(ReadBodyFirstMiddleware, timeout_s=settings.request_body_timeout_s)
+    app.add_middleware(RequestIdMiddleware)
 
     app.include_router(health.router)
     app.include_router(tools.router)
