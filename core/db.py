@@ -9,6 +9,7 @@ settings allow it (``Settings.prepared_statements``), and then only those run th
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -163,12 +164,43 @@ class FailFastPool(AsyncConnectionPool[Any]):
     probe_interval_s: float = 0.5
     """Least time between two probes while the database is down."""
 
+    drain_interval_s: float = 1.0
+    """Least time between two drains of the pool's connections."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Create the pool; arguments as ``AsyncConnectionPool``."""
         super().__init__(*args, **kwargs)
         self.database_down = False
         self._last_probe = 0.0
         self._probing = False
+        self._last_drain = 0.0
+        self._drains: set[asyncio.Task[None]] = set()
+
+    def replace_connections(self) -> None:
+        """Replace every connection made so far (the server they talk to went away).
+
+        Idle ones are closed now and in-use ones when they come back, so no request gets a
+        connection to a server that is gone (``AdminShutdown`` on its first statement).
+        """
+        now = time.monotonic()
+        if now - self._last_drain < self.drain_interval_s or self.closed:
+            return
+        self._last_drain = now
+        task = asyncio.get_running_loop().create_task(self._drain_quietly())
+        self._drains.add(task)
+        task.add_done_callback(self._drains.discard)
+
+    async def _drain_quietly(self) -> None:
+        try:
+            await self.drain()
+        except Exception as exc:  # a pool being closed; the next failure drains again
+            logger.debug("pool drain skipped: %s", type(exc).__name__)
+
+    def _back_up(self) -> None:
+        if self.database_down:
+            logger.info("database reachable again")
+            self.database_down = False
+            self.replace_connections()
 
     async def _connect(self, timeout: float | None = None) -> Any:
         # The one place every new pool connection is made: it tells down from up.
@@ -179,8 +211,14 @@ class FailFastPool(AsyncConnectionPool[Any]):
                 logger.warning("database unreachable: requests fail fast until it is back")
             self.database_down = True
             raise
-        self.database_down = False
+        self._back_up()
         return conn
+
+    async def putconn(self, conn: Any) -> None:
+        """Take a connection back; one the server dropped means the others may be gone too."""
+        if conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.UNKNOWN:
+            self.replace_connections()
+        await super().putconn(conn)
 
     async def _probe(self) -> None:
         now = time.monotonic()
@@ -192,8 +230,7 @@ class FailFastPool(AsyncConnectionPool[Any]):
             kwargs["connect_timeout"] = 1
             conn = await psycopg.AsyncConnection.connect(str(self.conninfo), **kwargs)
             await conn.close()
-            logger.info("database reachable again")
-            self.database_down = False
+            self._back_up()
         except (psycopg.Error, OSError):  # TimeoutError is an OSError
             pass
         finally:

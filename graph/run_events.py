@@ -40,6 +40,10 @@ class TurnOutcome:
     spec: dict[str, Any] | None = None
     plan: dict[str, Any] | None = None
     questions: list[str] = field(default_factory=list)
+    error_code: str | None = None
+    """Why an ``error`` turn failed, when it was not the planner (``db_unavailable``)."""
+    resumable: bool = False
+    """Whether ``/resume`` can continue the turn from a checkpoint once the cause is gone."""
 
 
 def _summary(text: Any) -> str:

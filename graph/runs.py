@@ -334,10 +334,12 @@ class RunManager:
             nonlocal seq
             if cpu_bound:
                 await self._foreground.wait_quiet()
-            seq += 1
-            item = RunEvent(seq, event, data)
+            # ``seq`` counts stored events only: the events that say the run was lost follow
+            # the last one stored, live as in the table.
+            item = RunEvent(seq + 1, event, data)
             async with as_user(self.pool, user_id, pipelined=True) as conn:
                 await self._insert(conn, user_id, run_id, item)
+            seq = item.seq
             self._deliver(run_id, item)
 
         async def finish(status: str, outcome: TurnOutcome, error: str | None) -> None:
@@ -347,7 +349,6 @@ class RunManager:
             end = RunEvent(
                 seq + 2, "end", {"status": status, "response_type": outcome.response_type}
             )
-            seq += 2
             # The end event and the status change commit together: whoever sees the run
             # finished also finds its end event in the table.
             async with as_user(self.pool, user_id, pipelined=True) as conn:
@@ -358,11 +359,14 @@ class RunManager:
                     " heartbeat_at = now() where id = %s",
                     (status, error, run_id),
                 )
+            seq = end.seq
             self._deliver(run_id, final)
             self._deliver(run_id, end)
             nonlocal ended
             ended = True
 
+        # A resumed turn starts from a checkpoint; a new one has one once the graph starts.
+        checkpointed = message is None
         heartbeat = asyncio.create_task(self._heartbeat(user_id, run_id))
         config: dict[str, Any] = {
             "configurable": {"thread_id": thread_id},
@@ -381,6 +385,7 @@ class RunManager:
                     context=context,
                     stream_mode=STREAM_MODES,
                 ):
+                    checkpointed = True  # the graph saved the turn's input before its first step
                     for name, data in map_chunk(mode, chunk):
                         await emit(name, data)
             snapshot = await self.graph.aget_state(config)
@@ -404,16 +409,23 @@ class RunManager:
                 await finish("failed", outcome, type(exc).__name__)
             except Exception:
                 logger.warning("run %s: could not record its failure", run_id)
+                # Its failure could not be stored either: the database is gone.
+                return TurnOutcome(
+                    "error",
+                    DB_LOST_MESSAGE,
+                    error_code="db_unavailable",
+                    resumable=checkpointed,
+                )
             return outcome
         finally:
             heartbeat.cancel()
             if not ended:
                 # The end could not be stored (database gone): still release the listeners
                 # now, and record the failure as soon as the database is back, so that the
-                # chat does not stay busy until a sweeper notices the stale heartbeat.
-                lost = {"code": "db_unavailable", "message": DB_LOST_MESSAGE, "run_id": run_id}
-                self.hub.publish(run_id, RunEvent(seq + 1, "error", lost))
-                self.hub.publish(run_id, RunEvent(seq + 2, "end", {"status": "failed"}))
+                # chat does not stay busy until a sweeper notices the stale heartbeat. The
+                # live events carry the ids and data ``close_interrupted_run`` stores.
+                for item in lost_run_events(run_id, seq, "db_unavailable", DB_LOST_MESSAGE):
+                    self.hub.publish(run_id, item)
                 self._record_later(user_id, run_id)
             self.hub.close(run_id)
 
@@ -514,6 +526,18 @@ class RunManager:
             recorder.cancel()
 
 
+def lost_run_events(run_id: str, after: int, code: str, message: str) -> list[RunEvent]:
+    """Return the ``error`` and ``end`` events that close a lost run after event ``after``.
+
+    The same events go out live (to the listeners of the executing process) and into the
+    table (``close_interrupted_run``), so a client that rejoins sees the ids it saw live.
+    """
+    return [
+        RunEvent(after + 1, "error", {"code": code, "message": message, "run_id": run_id}),
+        RunEvent(after + 2, "end", {"status": "failed", "response_type": "error"}),
+    ]
+
+
 async def close_interrupted_run(
     conn: psycopg.AsyncConnection[Any],
     run_id: str,
@@ -551,15 +575,11 @@ async def close_interrupted_run(
         )
     ).fetchone()
     seq = int(top["n"]) if top else 0
-    events = [
-        ("error", {"code": code, "message": message, "run_id": run_id}),
-        ("end", {"status": "failed", "response_type": "error"}),
-    ]
-    for offset, (name, data) in enumerate(events, start=1):
+    for item in lost_run_events(run_id, seq, code, message):
         await conn.execute(
             "insert into chat.run_events (run_id, seq, user_id, event, data)"
             " values (%s, %s, %s, %s, %s)",
-            (run_id, seq + offset, user_id, name, Jsonb(data)),
+            (run_id, item.seq, user_id, item.event, Jsonb(item.data)),
         )
     return True
 

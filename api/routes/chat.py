@@ -14,11 +14,13 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
 from langchain_core.messages import AIMessage, HumanMessage
 from sse_starlette import EventSourceResponse
 
 from api import chat_store
 from api.deps import LimitedUser, RunContext, Runtime
+from api.errors import error_response
 from api.foreground import step_aside
 from api.openapi import errors
 from api.runtime import ChatRuntime
@@ -137,7 +139,7 @@ async def post_message(
     user: LimitedUser,
     runtime: Runtime,
     context: RunContext,
-) -> ChatTurnPublic | EventSourceResponse:
+) -> ChatTurnPublic | EventSourceResponse | JSONResponse:
     """Answer one message: a plan or clarifying questions (streamed with Accept: text/event-stream).
 
     Streamed events, each with an increasing ``id``: metadata, status, optimizer, tool,
@@ -162,12 +164,18 @@ async def post_message(
 
 async def _answer(
     request: Request, runs: RunManager, user_id: str, thread_id: str, started: StartedRun
-) -> ChatTurnPublic | EventSourceResponse:
+) -> ChatTurnPublic | EventSourceResponse | JSONResponse:
     if started.events is not None:
-        return event_stream(runs.follow(user_id, started.run_id, events=started.events))
+        events = runs.follow(user_id, started.run_id, events=started.events)
+        return event_stream(events, started.run_id)
     step_aside(request)  # the turn waits while this request is in the foreground
     # Shielded: a client that gives up does not cancel the run.
     outcome = await asyncio.shield(started.task)
+    if outcome.error_code == "db_unavailable":
+        # Not a 200 with an error answer: the turn did not fail, the database went away.
+        return error_response(
+            request, 503, "db_unavailable", outcome.response, resumable=outcome.resumable
+        )
     return ChatTurnPublic(
         conversation_id=thread_id,
         run_id=started.run_id,
@@ -189,7 +197,7 @@ async def resume_chat(
     user: LimitedUser,
     runtime: Runtime,
     context: RunContext,
-) -> ChatTurnPublic | EventSourceResponse:
+) -> ChatTurnPublic | EventSourceResponse | JSONResponse:
     """Finish a turn that was interrupted (a crash, a database outage) from its last checkpoint.
 
     Nodes whose results were saved are not run again. Answers like a message, streamed
@@ -314,4 +322,4 @@ async def rejoin_run(
     if run is None or not await chat_store.run_belongs(_pool(runtime), user.id, thread_id, run):
         raise HTTPException(404, "no such run")
     runs = await _runs(runtime)
-    return event_stream(runs.follow(user.id, run, parse_last_event_id(last_event_id)))
+    return event_stream(runs.follow(user.id, run, parse_last_event_id(last_event_id)), run)
