@@ -23,7 +23,14 @@ from api.methods import MethodMap, PagesOrMethodNotAllowed, WrongMethodOnLiteral
 from api.openapi import install_openapi
 from api.routes import account, chat, export, health, optimizer, tools
 from api.runtime import ChatRuntime
-from core.db import create_pool, database_url
+from core.db import (
+    FailFastPool,
+    create_pool,
+    database_url,
+    embedded_data_dir,
+    embedded_server,
+)
+from core.embedded import EmbeddedSupervisor
 from core.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -59,6 +66,16 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+def supervise_embedded(settings: Settings, pool: FailFastPool) -> EmbeddedSupervisor | None:
+    """Start the supervisor of the embedded Postgres (None with an external database)."""
+    server = embedded_server(embedded_data_dir(settings)) if settings.embedded_database else None
+    if server is None:
+        return None
+    supervisor = EmbeddedSupervisor(server, on_restart=pool.replace_connections)
+    supervisor.start()
+    return supervisor
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the database pool opens in the lifespan, not at import."""
     settings = settings or get_settings()
@@ -68,11 +85,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool = create_pool(database_url(settings), settings)
         await pool.open(wait=False)
         app.state.pool = pool
+        supervisor = supervise_embedded(settings, pool)
         await app.state.chat.start(pool)
         try:
             yield
         finally:
             await app.state.chat.stop()
+            if supervisor is not None:
+                await supervisor.stop()
             await pool.close()
 
     app = FastAPI(

@@ -23,6 +23,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from core.embedded import prune_stale_users
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -65,10 +66,20 @@ def start_embedded_postgres(data_dir: Path) -> str:
     return str(server.get_uri())
 
 
+def embedded_server(data_dir: Path) -> Any | None:
+    """Return this process's handle on the embedded server of ``data_dir``, if it has one."""
+    return _embedded_servers.get(data_dir.resolve())
+
+
 def stop_embedded_postgres(data_dir: Path) -> None:
-    """Release this process's handle; the server stops if no other process holds one."""
+    """Release this process's handle; the server stops if no other live process holds one.
+
+    Processes that died without releasing theirs (SIGKILL) are forgotten first, so the
+    last live user stops the server even after crashes.
+    """
     server = _embedded_servers.pop(data_dir.resolve(), None)
     if server is not None:
+        prune_stale_users(data_dir)
         server.cleanup()
 
 
@@ -250,7 +261,7 @@ class FailFastPool(AsyncConnectionPool[Any]):
         return await super().getconn(timeout)
 
 
-def create_pool(url: str, settings: Settings) -> AsyncConnectionPool[Any]:
+def create_pool(url: str, settings: Settings) -> FailFastPool:
     """Create (unopened) the application's async connection pool."""
     return FailFastPool(
         url,

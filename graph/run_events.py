@@ -135,4 +135,5 @@ def terminal_event(run_id: str, outcome: TurnOutcome) -> tuple[str, dict[str, An
             "questions": outcome.questions,
             "spec": outcome.spec,
         }
-    return "error", {"code": "run_failed", "message": outcome.response, "run_id": run_id}
+    code = outcome.error_code or "run_failed"
+    return "error", {"code": code, "message": outcome.response, "run_id": run_id}

@@ -153,6 +153,7 @@ class RunManager:
         self._heartbeat_s = heartbeat_s
         self._poll_s = poll_s
         self._tasks: dict[str, asyncio.Task[TurnOutcome]] = {}
+        self._interrupting = False
         self._recorders: set[asyncio.Task[None]] = set()
 
     async def start(
@@ -393,6 +394,18 @@ class RunManager:
             await finish("done", outcome, None)
             return outcome
         except asyncio.CancelledError:
+            if self._interrupting:
+                # The process is draining (SIGTERM): record the turn as interrupted, where
+                # /resume continues it, and answer its waiters instead of dying with them.
+                interrupted = TurnOutcome(
+                    "error",
+                    INTERRUPTED_MESSAGE,
+                    error_code="run_interrupted",
+                    resumable=checkpointed,
+                )
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(finish("failed", interrupted, "interrupted"))
+                return interrupted
             with contextlib.suppress(Exception):
                 await asyncio.shield(
                     finish("failed", TurnOutcome("error", FAILED_MESSAGE), "cancelled")
@@ -513,6 +526,29 @@ class RunManager:
         finally:
             if queue is not None:
                 self.hub.unsubscribe(run_id, queue)
+
+    async def drain(self, grace_s: float, timeout_s: float = 10.0) -> int:
+        """Let the runs executing here finish within ``grace_s``, then interrupt the others.
+
+        An interrupted run stores ``error`` (``run_interrupted``) and ``end`` like any
+        other, so its streams end, and its last checkpoint lets ``/resume`` continue it.
+
+        Returns:
+            How many runs were interrupted.
+
+        """
+        running = list(self._tasks.values())
+        if running:
+            logger.warning("draining: %d run(s) have %.0f s to finish", len(running), grace_s)
+            await asyncio.wait(running, timeout=grace_s)
+        left = [task for task in self._tasks.values() if not task.done()]
+        self._interrupting = True
+        for task in left:
+            task.cancel()
+        if left:
+            await asyncio.wait(left, timeout=timeout_s)
+            logger.warning("draining: interrupted %d run(s)", len(left))
+        return len(left)
 
     async def shutdown(self, timeout_s: float = 5.0) -> None:
         """Cancel the runs still executing here; each records itself as failed."""

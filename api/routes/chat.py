@@ -125,6 +125,11 @@ async def _runs(runtime: ChatRuntime) -> RunManager:
     return await runtime.runs()
 
 
+def _accepting_turns(runtime: ChatRuntime) -> None:
+    if runtime.draining:
+        raise HTTPException(503, "this server is shutting down; send the message again")
+
+
 @router.post("/chat/start", response_model=ChatStarted, responses=errors(*_CALLER, 413))
 async def start_chat(user: LimitedUser, runtime: Runtime) -> ChatStarted:
     """Start a new, empty chat."""
@@ -147,6 +152,7 @@ async def post_message(
     """
     if len(body.message.encode()) > MAX_MESSAGE_BYTES:
         raise HTTPException(413, f"the message is over {MAX_MESSAGE_BYTES // 1024} KB")
+    _accepting_turns(runtime)
     new_thread = body.conversation_id is None
     thread_id = str(uuid.uuid4()) if new_thread else _thread_id(str(body.conversation_id))
     runs = await _runs(runtime)
@@ -171,10 +177,11 @@ async def _answer(
     step_aside(request)  # the turn waits while this request is in the foreground
     # Shielded: a client that gives up does not cancel the run.
     outcome = await asyncio.shield(started.task)
-    if outcome.error_code == "db_unavailable":
-        # Not a 200 with an error answer: the turn did not fail, the database went away.
+    if outcome.error_code in ("db_unavailable", "run_interrupted"):
+        # Not a 200 with an error answer: the turn did not fail, the database went away or
+        # the server is shutting down.
         return error_response(
-            request, 503, "db_unavailable", outcome.response, resumable=outcome.resumable
+            request, 503, outcome.error_code, outcome.response, resumable=outcome.resumable
         )
     return ChatTurnPublic(
         conversation_id=thread_id,
@@ -204,6 +211,7 @@ async def resume_chat(
     with Accept: text/event-stream.
     """
     thread_id = _thread_id(conversation_id)
+    _accepting_turns(runtime)
     runs = await _runs(runtime)
     stream = wants_stream(request.headers.get("accept"))
     try:
