@@ -23,7 +23,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from core.embedded import prune_stale_users
+from core.embedded import prune_stale_users, spawn_watchdog
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ def start_embedded_postgres(data_dir: Path) -> str:
         except Exception as exc:  # pgserver raises bare Exceptions with the postgres log
             raise DatabaseUnavailableError(f"embedded postgres failed to start: {exc}") from exc
         _embedded_servers[data_dir] = server
+        spawn_watchdog(data_dir)  # stops the server if every user dies without stopping it
     return str(server.get_uri())
 
 

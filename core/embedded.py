@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
+import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -223,6 +226,77 @@ class EmbeddedSupervisor:
                 self.on_restart()
 
 
-def this_process_uses(data_dir: Path) -> bool:
-    """Say whether this process holds a handle on the server of ``data_dir``."""
-    return os.getpid() in _handle_pids(data_dir.resolve())
+WATCHDOG_FILE = ".stack8s_watchdog"
+
+
+def _try_lock(path: Path) -> Any | None:
+    """Return an open file holding an exclusive lock on ``path``, or None if another holds it."""
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
+def spawn_watchdog(data_dir: Path) -> None:
+    """Start the watchdog of ``data_dir`` in a process of its own, unless one runs already.
+
+    The watchdog outlives whoever started it: when every user of the server is gone, even
+    by SIGKILL, it stops the server.
+    """
+    data_dir = data_dir.resolve()
+    probe = _try_lock(data_dir / WATCHDOG_FILE)
+    if probe is None:
+        return  # one is watching already
+    probe.close()  # a race with another starter is settled by the lock in the watchdog
+    subprocess.Popen(
+        [sys.executable, "-m", "core.embedded", str(data_dir)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # no signal to its starter's group reaches it
+        close_fds=True,
+    )
+
+
+def watch(data_dir: Path, interval_s: float = 1.0) -> None:
+    """Stop the server of ``data_dir`` once no live process uses it, then return."""
+    data_dir = data_dir.resolve()
+    lock = _try_lock(data_dir / WATCHDOG_FILE)
+    if lock is None:
+        return
+    while lock is not None:
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        while (data_dir / "PG_VERSION").exists():
+            time.sleep(interval_s)
+            status = embedded_status(data_dir)
+            if status.users:
+                continue
+            if status.running or status.stale:
+                status = stop_if_unused(data_dir)  # checks again under pgserver's lock
+                if status.users:
+                    continue
+                logger.info("embedded postgres stopped: its last user is gone")
+            break
+        lock.close()
+        # A user that started the server meanwhile found this watchdog and started none:
+        # watch on for it (unless a new watchdog took over).
+        lock = _try_lock(data_dir / WATCHDOG_FILE) if embedded_status(data_dir).users else None
+
+
+def watchdog_pid(data_dir: Path) -> int | None:
+    """Return the pid of the watchdog of ``data_dir`` while one runs."""
+    try:
+        pid = int((data_dir.resolve() / WATCHDOG_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+if __name__ == "__main__":
+    watch(Path(sys.argv[1]))

@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 from core.db import stop_embedded_postgres
-from core.embedded import embedded_status, postmaster_pid, stop_if_unused
+from core.embedded import embedded_status, postmaster_pid, stop_if_unused, watchdog_pid
 from core.settings import PROJECT_ROOT
 from tests.reliability.dedicated import dedicated_postgres
 from tests.reliability.support import started_nodes, wait_until
@@ -205,8 +205,23 @@ def test_a_server_killed_then_the_last_one_still_stops_postgres(home, tmp_path):
     assert stopped.returncode == 3 and "stopped" in stopped.stdout
 
 
-def test_every_server_killed_then_db_stop_stops_postgres(home, tmp_path):
+def test_every_server_killed_then_postgres_stops_by_itself(home, tmp_path):
     with _server(home, tmp_path / "serve.log") as (_, proc):
+        assert watchdog_pid(_pgdata(home)) is not None
+        proc.kill()
+        proc.wait(timeout=10)
+
+    # Its watchdog, a process of its own, saw the last user go.
+    wait_until(lambda: not embedded_status(_pgdata(home)).running, 15)
+    status = _db(home, "status")
+    assert status.returncode == 3 and "stale" not in status.stdout
+
+
+def test_server_and_watchdog_killed_then_db_stop_stops_postgres(home, tmp_path):
+    with _server(home, tmp_path / "serve.log") as (_, proc):
+        watchdog = watchdog_pid(_pgdata(home))
+        assert watchdog is not None
+        os.kill(watchdog, signal.SIGKILL)
         proc.kill()
         proc.wait(timeout=10)
     outlived = _db(home, "status")
