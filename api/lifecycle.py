@@ -10,6 +10,7 @@ every stream ends before uvicorn's own shutdown runs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 
@@ -40,8 +41,16 @@ class DrainingServer(uvicorn.Server):
         for server in self.servers:
             server.close()
         logger.info("shutting down: draining running turns")
+        drain = asyncio.create_task(self.runtime.drain(self.grace_s))
+        # A second Ctrl+C (uvicorn's force_exit) cuts the drain short.
+        while not drain.done() and not self.force_exit:
+            await asyncio.sleep(0.1)
+        if not drain.done():
+            drain.cancel()
         try:
-            await self.runtime.drain(self.grace_s)
+            await drain
+        except asyncio.CancelledError:
+            logger.warning("drain cut short: the stale-run sweep closes what was running")
         except Exception:  # a drain that fails must not keep the process alive
             logger.exception("drain failed")
         AppStatus.should_exit = True  # streams still open (none should be) end now

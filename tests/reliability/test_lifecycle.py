@@ -159,6 +159,7 @@ def test_sigterm_mid_turn_then_the_stream_ends_and_the_turn_resumes(home, tmp_pa
     assert [e[1] for e in events[-2:]] == ["error", "end"], events[-3:]
     assert events[-2][2]["code"] == "run_interrupted" and events[-1][2]["status"] == "failed"
     assert stopped_s < 15, stopped_s
+    print(f"SIGTERM to exit with a 1 s grace: {stopped_s:.1f} s")  # noqa: T201
     # The only server is gone, and the embedded Postgres with it.
     wait_until(lambda: not embedded_status(_pgdata(home)).running, 15)
 
