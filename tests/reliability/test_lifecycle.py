@@ -23,12 +23,13 @@ import httpx
 import psycopg
 import pytest
 
+from api.app import create_app
 from core.db import stop_embedded_postgres
 from core.embedded import embedded_status, postmaster_pid, stop_if_unused, watchdog_pid
-from core.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT, Settings
 from tests.reliability.dedicated import dedicated_postgres
 from tests.reliability.support import started_nodes, wait_until
-from tests.support.live_server import free_port
+from tests.support.live_server import free_port, serve_asgi
 from tests.support.sse import parse_sse
 
 SLOW = httpx.Timeout(60.0)
@@ -112,6 +113,25 @@ def test_embedded_postgres_killed_then_ready_recovers_without_a_restart(home, tm
     assert after is None or after != before  # a new postmaster (stopped with the server)
     assert answer.status_code == 200 and answer.json()["response_type"] == "deployment_plan"
     print(f"/ready recovered {recovered_s:.1f} s after the postmaster was killed")  # noqa: T201
+
+
+def test_draining_then_new_turns_are_503_and_other_requests_still_answered(pg_url, ingested):
+    app = create_app(Settings(database_url=pg_url, _env_file=None))
+    with serve_asgi(app) as url:
+        chat_id = httpx.post(f"{url}/api/v1/chat/start", timeout=SLOW).json()["conversation_id"]
+        app.state.chat.draining = True  # what SIGTERM sets before the grace period
+
+        message = httpx.post(
+            f"{url}/api/v1/chat/message",
+            json={"conversation_id": chat_id, "message": MESSAGE},
+            timeout=SLOW,
+        )
+        resume = httpx.post(f"{url}/api/v1/chat/{chat_id}/resume", timeout=SLOW)
+        detail = httpx.get(f"{url}/api/v1/chat/{chat_id}", timeout=SLOW)
+
+    assert message.status_code == 503 and message.json()["code"] == "service_unavailable"
+    assert resume.status_code == 503
+    assert detail.status_code == 200
 
 
 def _stream(url: str, body: dict, events: list, done: threading.Event) -> None:
