@@ -56,8 +56,8 @@ def error_response(
 ) -> JSONResponse:
     """Build the one error body (with extra headers such as Retry-After).
 
-    ``resumable`` (a turn the database outage interrupted) says whether ``/resume`` can
-    continue it from a checkpoint once the database is back.
+    ``resumable`` (a turn a database outage or a shutdown interrupted) says whether
+    ``/resume`` can continue it from a checkpoint.
     """
     rid = request_id(request)
     body: dict[str, object] = {"code": code, "message": message, "request_id": rid}

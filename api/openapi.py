@@ -45,8 +45,9 @@ class ErrorPublic(BaseModel):
     request_id: str = Field(description="Quote it when reporting a problem (X-Request-ID).")
     resumable: bool | None = Field(
         default=None,
-        description="Only on the 503 of a turn the database outage interrupted: true when "
-        "POST /api/v1/chat/{conversation_id}/resume can continue it once the database is back.",
+        description="Only on the 503 of a turn that a database outage or a server shutdown "
+        "interrupted: true when POST /api/v1/chat/{conversation_id}/resume can continue it "
+        "from its checkpoint (once the database is back).",
     )
 
 

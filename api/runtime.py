@@ -59,9 +59,9 @@ class ChatRuntime:
         self._sweeper: asyncio.Task[None] | None = None
         self._freeze_after_first_turn = FreezeAfterFirstTurn()
         self.foreground = ForegroundGate()
+        """Requests starting a turn go ahead of running turns (api.foreground)."""
         self.draining = False
         """Set on SIGTERM: new turns are refused (503) while running ones finish."""
-        """Requests starting a turn go ahead of running turns (api.foreground)."""
 
     async def start(self, pool: AsyncConnectionPool[Any]) -> None:
         """Install the graph's resources, compile the graph and sweep stale runs."""
