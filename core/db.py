@@ -186,6 +186,7 @@ class FailFastPool(AsyncConnectionPool[Any]):
         self._last_probe = 0.0
         self._probing = False
         self._last_drain = 0.0
+        self._last_up = 0.0
         self._drains: set[asyncio.Task[None]] = set()
 
     def replace_connections(self) -> None:
@@ -209,6 +210,7 @@ class FailFastPool(AsyncConnectionPool[Any]):
             logger.debug("pool drain skipped: %s", type(exc).__name__)
 
     def _back_up(self) -> None:
+        self._last_up = time.monotonic()
         if self.database_down:
             logger.info("database reachable again")
             self.database_down = False
@@ -216,12 +218,16 @@ class FailFastPool(AsyncConnectionPool[Any]):
 
     async def _connect(self, timeout: float | None = None) -> Any:
         # The one place every new pool connection is made: it tells down from up.
+        started = time.monotonic()
         try:
             conn = await super()._connect(timeout)
         except Exception:
-            if not self.database_down:
-                logger.warning("database unreachable: requests fail fast until it is back")
-            self.database_down = True
+            # An attempt begun before the last success (one answered "starting up" while a
+            # probe got through) says nothing about now: it must not fail requests again.
+            if started >= self._last_up:
+                if not self.database_down:
+                    logger.warning("database unreachable: requests fail fast until it is back")
+                self.database_down = True
             raise
         self._back_up()
         return conn
