@@ -14,6 +14,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import metrics
+from api.bodies import ReadBodyFirstMiddleware
 from api.docs import install_docs
 from api.errors import choose_request_id, install_error_handlers
 from api.foreground import ForegroundFirstMiddleware
@@ -22,7 +23,14 @@ from api.methods import MethodMap, PagesOrMethodNotAllowed, WrongMethodOnLiteral
 from api.openapi import install_openapi
 from api.routes import account, chat, export, health, optimizer, tools
 from api.runtime import ChatRuntime
-from core.db import create_pool, database_url
+from core.db import (
+    FailFastPool,
+    create_pool,
+    database_url,
+    embedded_data_dir,
+    embedded_server,
+)
+from core.embedded import EmbeddedSupervisor
 from core.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -58,6 +66,16 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+def supervise_embedded(settings: Settings, pool: FailFastPool) -> EmbeddedSupervisor | None:
+    """Start the supervisor of the embedded Postgres (None with an external database)."""
+    server = embedded_server(embedded_data_dir(settings)) if settings.embedded_database else None
+    if server is None:
+        return None
+    supervisor = EmbeddedSupervisor(server, on_restart=pool.replace_connections)
+    supervisor.start()
+    return supervisor
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the database pool opens in the lifespan, not at import."""
     settings = settings or get_settings()
@@ -67,11 +85,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool = create_pool(database_url(settings), settings)
         await pool.open(wait=False)
         app.state.pool = pool
+        supervisor = supervise_embedded(settings, pool)
         await app.state.chat.start(pool)
         try:
             yield
         finally:
             await app.state.chat.stop()
+            if supervisor is not None:
+                await supervisor.stop()
             await pool.close()
 
     app = FastAPI(
@@ -108,9 +129,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware)
     app.add_middleware(metrics.MetricsMiddleware)
 
-    app.add_middleware(RequestIdMiddleware)
-    # Outermost: a request that starts a turn is foreground from its first moment here.
+    # A request that starts a turn is foreground from its first moment here, but only once
+    # its body is complete: a slow client must not hold back the turns (api.bodies).
     app.add_middleware(ForegroundFirstMiddleware, gate=app.state.chat.foreground)
+    app.add_middleware(ReadBodyFirstMiddleware, timeout_s=settings.request_body_timeout_s)
+    app.add_middleware(RequestIdMiddleware)
 
     app.include_router(health.router)
     app.include_router(tools.router)

@@ -51,11 +51,20 @@ def error_response(
     code: str,
     message: str,
     headers: Mapping[str, str] | None = None,
+    *,
+    resumable: bool | None = None,
 ) -> JSONResponse:
-    """Build the one error body (with extra headers such as Retry-After)."""
+    """Build the one error body (with extra headers such as Retry-After).
+
+    ``resumable`` (a turn a database outage or a shutdown interrupted) says whether
+    ``/resume`` can continue it from a checkpoint.
+    """
     rid = request_id(request)
+    body: dict[str, object] = {"code": code, "message": message, "request_id": rid}
+    if resumable is not None:
+        body["resumable"] = resumable
     return JSONResponse(
-        {"code": code, "message": message, "request_id": rid},
+        body,
         status_code=status,
         headers={**(headers or {}), "X-Request-ID": rid},
     )

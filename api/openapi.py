@@ -43,6 +43,12 @@ class ErrorPublic(BaseModel):
     code: str = Field(description="Stable, machine-readable: invalid_request, not_found, ...")
     message: str = Field(description="What went wrong, for people; never a secret.")
     request_id: str = Field(description="Quote it when reporting a problem (X-Request-ID).")
+    resumable: bool | None = Field(
+        default=None,
+        description="Only on the 503 of a turn that a database outage or a server shutdown "
+        "interrupted: true when POST /api/v1/chat/{conversation_id}/resume can continue it "
+        "from its checkpoint (once the database is back).",
+    )
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -60,6 +60,8 @@ class ChatRuntime:
         self._freeze_after_first_turn = FreezeAfterFirstTurn()
         self.foreground = ForegroundGate()
         """Requests starting a turn go ahead of running turns (api.foreground)."""
+        self.draining = False
+        """Set on SIGTERM: new turns are refused (503) while running ones finish."""
 
     async def start(self, pool: AsyncConnectionPool[Any]) -> None:
         """Install the graph's resources, compile the graph and sweep stale runs."""
@@ -111,6 +113,12 @@ class ChatRuntime:
 
     def _offline(self, context: Context) -> bool:
         return (context.llm_provider or self.settings.llm_provider) == "offline"
+
+    async def drain(self, grace_s: float) -> None:
+        """Refuse new turns, give running ones ``grace_s`` to finish, interrupt the rest."""
+        self.draining = True
+        if self._runs is not None:
+            await self._runs.drain(grace_s)
 
     async def stop(self) -> None:
         """Cancel local runs (they record themselves as failed) and release resources."""

@@ -1,4 +1,4 @@
-"""The ``stack8s`` command line: serve, migrate, ingest, plan, login, eval, prune."""
+"""The ``stack8s`` command line: serve, migrate, ingest, plan, login, eval, prune, db."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from cli.db import add_db_parser
 from cli.evals_cmd import add_eval_parser
 from cli.export import add_export_parser
 from cli.login import add_login_parser
@@ -95,7 +96,7 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Prepare the database, then serve the API and chat page."""
-    import uvicorn
+    from api.lifecycle import serve  # the app and its stack load only for this command
 
     _prepare_database(settings, ingest_when_empty=True)
     host = args.host or settings.host
@@ -106,7 +107,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     # the embedded Postgres outlives it. Exiting from our own handler lets both run.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        uvicorn.run("api.app:app", host=host, port=port, log_level=settings.log_level.lower())
+        # Drains on SIGTERM or Ctrl+C: new turns refused, running ones finish or are
+        # interrupted (resumable) within SHUTDOWN_GRACE_S, every stream ends.
+        serve(settings, host, port)
     finally:
         if settings.embedded_database:
             stop_embedded_postgres(embedded_data_dir(settings))
@@ -225,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(sub)
     add_prune_parser(sub)
     add_export_parser(sub)
+    add_db_parser(sub)
     return parser
 
 

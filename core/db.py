@@ -9,6 +9,7 @@ settings allow it (``Settings.prepared_statements``), and then only those run th
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -22,6 +23,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from core.embedded import prune_stale_users, spawn_watchdog
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -61,13 +63,24 @@ def start_embedded_postgres(data_dir: Path) -> str:
         except Exception as exc:  # pgserver raises bare Exceptions with the postgres log
             raise DatabaseUnavailableError(f"embedded postgres failed to start: {exc}") from exc
         _embedded_servers[data_dir] = server
+        spawn_watchdog(data_dir)  # stops the server if every user dies without stopping it
     return str(server.get_uri())
 
 
+def embedded_server(data_dir: Path) -> Any | None:
+    """Return this process's handle on the embedded server of ``data_dir``, if it has one."""
+    return _embedded_servers.get(data_dir.resolve())
+
+
 def stop_embedded_postgres(data_dir: Path) -> None:
-    """Release this process's handle; the server stops if no other process holds one."""
+    """Release this process's handle; the server stops if no other live process holds one.
+
+    Processes that died without releasing theirs (SIGKILL) are forgotten first, so the
+    last live user stops the server even after crashes.
+    """
     server = _embedded_servers.pop(data_dir.resolve(), None)
     if server is not None:
+        prune_stale_users(data_dir)
         server.cleanup()
 
 
@@ -163,24 +176,67 @@ class FailFastPool(AsyncConnectionPool[Any]):
     probe_interval_s: float = 0.5
     """Least time between two probes while the database is down."""
 
+    drain_interval_s: float = 1.0
+    """Least time between two drains of the pool's connections."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Create the pool; arguments as ``AsyncConnectionPool``."""
         super().__init__(*args, **kwargs)
         self.database_down = False
         self._last_probe = 0.0
         self._probing = False
+        self._last_drain = 0.0
+        self._last_up = 0.0
+        self._drains: set[asyncio.Task[None]] = set()
+
+    def replace_connections(self) -> None:
+        """Replace every connection made so far (the server they talk to went away).
+
+        Idle ones are closed now and in-use ones when they come back, so no request gets a
+        connection to a server that is gone (``AdminShutdown`` on its first statement).
+        """
+        now = time.monotonic()
+        if now - self._last_drain < self.drain_interval_s or self.closed:
+            return
+        self._last_drain = now
+        task = asyncio.get_running_loop().create_task(self._drain_quietly())
+        self._drains.add(task)
+        task.add_done_callback(self._drains.discard)
+
+    async def _drain_quietly(self) -> None:
+        try:
+            await self.drain()
+        except Exception as exc:  # a pool being closed; the next failure drains again
+            logger.debug("pool drain skipped: %s", type(exc).__name__)
+
+    def _back_up(self) -> None:
+        self._last_up = time.monotonic()
+        if self.database_down:
+            logger.info("database reachable again")
+            self.database_down = False
+            self.replace_connections()
 
     async def _connect(self, timeout: float | None = None) -> Any:
         # The one place every new pool connection is made: it tells down from up.
+        started = time.monotonic()
         try:
             conn = await super()._connect(timeout)
         except Exception:
-            if not self.database_down:
-                logger.warning("database unreachable: requests fail fast until it is back")
-            self.database_down = True
+            # An attempt begun before the last success (one answered "starting up" while a
+            # probe got through) says nothing about now: it must not fail requests again.
+            if started >= self._last_up:
+                if not self.database_down:
+                    logger.warning("database unreachable: requests fail fast until it is back")
+                self.database_down = True
             raise
-        self.database_down = False
+        self._back_up()
         return conn
+
+    async def putconn(self, conn: Any) -> None:
+        """Take a connection back; one the server dropped means the others may be gone too."""
+        if conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.UNKNOWN:
+            self.replace_connections()
+        await super().putconn(conn)
 
     async def _probe(self) -> None:
         now = time.monotonic()
@@ -192,8 +248,7 @@ class FailFastPool(AsyncConnectionPool[Any]):
             kwargs["connect_timeout"] = 1
             conn = await psycopg.AsyncConnection.connect(str(self.conninfo), **kwargs)
             await conn.close()
-            logger.info("database reachable again")
-            self.database_down = False
+            self._back_up()
         except (psycopg.Error, OSError):  # TimeoutError is an OSError
             pass
         finally:
@@ -213,7 +268,7 @@ class FailFastPool(AsyncConnectionPool[Any]):
         return await super().getconn(timeout)
 
 
-def create_pool(url: str, settings: Settings) -> AsyncConnectionPool[Any]:
+def create_pool(url: str, settings: Settings) -> FailFastPool:
     """Create (unopened) the application's async connection pool."""
     return FailFastPool(
         url,

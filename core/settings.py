@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     # HTTP surface.
     host: str = "127.0.0.1"
     port: int = 8000
+    # A request body must arrive within this many seconds (else 408), before it is admitted.
+    request_body_timeout_s: float = 10.0
+    # On SIGTERM, running turns have this many seconds to finish before they are interrupted.
+    shutdown_grace_s: float = 20.0
     cors_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000"])
     rate_limit_enabled: bool = False
     rate_limit_per_minute: int = 60

@@ -40,6 +40,10 @@ class TurnOutcome:
     spec: dict[str, Any] | None = None
     plan: dict[str, Any] | None = None
     questions: list[str] = field(default_factory=list)
+    error_code: str | None = None
+    """Why an ``error`` turn failed, when it was not the planner (``db_unavailable``)."""
+    resumable: bool = False
+    """Whether ``/resume`` can continue the turn from a checkpoint once the cause is gone."""
 
 
 def _summary(text: Any) -> str:
@@ -131,4 +135,5 @@ def terminal_event(run_id: str, outcome: TurnOutcome) -> tuple[str, dict[str, An
             "questions": outcome.questions,
             "spec": outcome.spec,
         }
-    return "error", {"code": "run_failed", "message": outcome.response, "run_id": run_id}
+    code = outcome.error_code or "run_failed"
+    return "error", {"code": code, "message": outcome.response, "run_id": run_id}

@@ -153,6 +153,7 @@ class RunManager:
         self._heartbeat_s = heartbeat_s
         self._poll_s = poll_s
         self._tasks: dict[str, asyncio.Task[TurnOutcome]] = {}
+        self._interrupting = False
         self._recorders: set[asyncio.Task[None]] = set()
 
     async def start(
@@ -334,10 +335,12 @@ class RunManager:
             nonlocal seq
             if cpu_bound:
                 await self._foreground.wait_quiet()
-            seq += 1
-            item = RunEvent(seq, event, data)
+            # ``seq`` counts stored events only: the events that say the run was lost follow
+            # the last one stored, live as in the table.
+            item = RunEvent(seq + 1, event, data)
             async with as_user(self.pool, user_id, pipelined=True) as conn:
                 await self._insert(conn, user_id, run_id, item)
+            seq = item.seq
             self._deliver(run_id, item)
 
         async def finish(status: str, outcome: TurnOutcome, error: str | None) -> None:
@@ -347,7 +350,6 @@ class RunManager:
             end = RunEvent(
                 seq + 2, "end", {"status": status, "response_type": outcome.response_type}
             )
-            seq += 2
             # The end event and the status change commit together: whoever sees the run
             # finished also finds its end event in the table.
             async with as_user(self.pool, user_id, pipelined=True) as conn:
@@ -358,11 +360,14 @@ class RunManager:
                     " heartbeat_at = now() where id = %s",
                     (status, error, run_id),
                 )
+            seq = end.seq
             self._deliver(run_id, final)
             self._deliver(run_id, end)
             nonlocal ended
             ended = True
 
+        # A resumed turn starts from a checkpoint; a new one has one once the graph starts.
+        checkpointed = message is None
         heartbeat = asyncio.create_task(self._heartbeat(user_id, run_id))
         config: dict[str, Any] = {
             "configurable": {"thread_id": thread_id},
@@ -381,6 +386,7 @@ class RunManager:
                     context=context,
                     stream_mode=STREAM_MODES,
                 ):
+                    checkpointed = True  # the graph saved the turn's input before its first step
                     for name, data in map_chunk(mode, chunk):
                         await emit(name, data)
             snapshot = await self.graph.aget_state(config)
@@ -388,6 +394,18 @@ class RunManager:
             await finish("done", outcome, None)
             return outcome
         except asyncio.CancelledError:
+            if self._interrupting:
+                # The process is draining (SIGTERM): record the turn as interrupted, where
+                # /resume continues it, and answer its waiters instead of dying with them.
+                interrupted = TurnOutcome(
+                    "error",
+                    INTERRUPTED_MESSAGE,
+                    error_code="run_interrupted",
+                    resumable=checkpointed,
+                )
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(finish("failed", interrupted, "interrupted"))
+                return interrupted
             with contextlib.suppress(Exception):
                 await asyncio.shield(
                     finish("failed", TurnOutcome("error", FAILED_MESSAGE), "cancelled")
@@ -404,16 +422,23 @@ class RunManager:
                 await finish("failed", outcome, type(exc).__name__)
             except Exception:
                 logger.warning("run %s: could not record its failure", run_id)
+                # Its failure could not be stored either: the database is gone.
+                return TurnOutcome(
+                    "error",
+                    DB_LOST_MESSAGE,
+                    error_code="db_unavailable",
+                    resumable=checkpointed,
+                )
             return outcome
         finally:
             heartbeat.cancel()
             if not ended:
                 # The end could not be stored (database gone): still release the listeners
                 # now, and record the failure as soon as the database is back, so that the
-                # chat does not stay busy until a sweeper notices the stale heartbeat.
-                lost = {"code": "db_unavailable", "message": DB_LOST_MESSAGE, "run_id": run_id}
-                self.hub.publish(run_id, RunEvent(seq + 1, "error", lost))
-                self.hub.publish(run_id, RunEvent(seq + 2, "end", {"status": "failed"}))
+                # chat does not stay busy until a sweeper notices the stale heartbeat. The
+                # live events carry the ids and data ``close_interrupted_run`` stores.
+                for item in lost_run_events(run_id, seq, "db_unavailable", DB_LOST_MESSAGE):
+                    self.hub.publish(run_id, item)
                 self._record_later(user_id, run_id)
             self.hub.close(run_id)
 
@@ -502,6 +527,29 @@ class RunManager:
             if queue is not None:
                 self.hub.unsubscribe(run_id, queue)
 
+    async def drain(self, grace_s: float, timeout_s: float = 10.0) -> int:
+        """Let the runs executing here finish within ``grace_s``, then interrupt the others.
+
+        An interrupted run stores ``error`` (``run_interrupted``) and ``end`` like any
+        other, so its streams end, and its last checkpoint lets ``/resume`` continue it.
+
+        Returns:
+            How many runs were interrupted.
+
+        """
+        running = list(self._tasks.values())
+        if running:
+            logger.warning("draining: %d run(s) have %.0f s to finish", len(running), grace_s)
+            await asyncio.wait(running, timeout=grace_s)
+        left = [task for task in self._tasks.values() if not task.done()]
+        self._interrupting = True
+        for task in left:
+            task.cancel()
+        if left:
+            await asyncio.wait(left, timeout=timeout_s)
+            logger.warning("draining: interrupted %d run(s)", len(left))
+        return len(left)
+
     async def shutdown(self, timeout_s: float = 5.0) -> None:
         """Cancel the runs still executing here; each records itself as failed."""
         tasks = list(self._tasks.values())
@@ -512,6 +560,18 @@ class RunManager:
         # Failures still waiting for the database are left to the sweeper of the next start.
         for recorder in list(self._recorders):
             recorder.cancel()
+
+
+def lost_run_events(run_id: str, after: int, code: str, message: str) -> list[RunEvent]:
+    """Return the ``error`` and ``end`` events that close a lost run after event ``after``.
+
+    The same events go out live (to the listeners of the executing process) and into the
+    table (``close_interrupted_run``), so a client that rejoins sees the ids it saw live.
+    """
+    return [
+        RunEvent(after + 1, "error", {"code": code, "message": message, "run_id": run_id}),
+        RunEvent(after + 2, "end", {"status": "failed", "response_type": "error"}),
+    ]
 
 
 async def close_interrupted_run(
@@ -551,15 +611,11 @@ async def close_interrupted_run(
         )
     ).fetchone()
     seq = int(top["n"]) if top else 0
-    events = [
-        ("error", {"code": code, "message": message, "run_id": run_id}),
-        ("end", {"status": "failed", "response_type": "error"}),
-    ]
-    for offset, (name, data) in enumerate(events, start=1):
+    for item in lost_run_events(run_id, seq, code, message):
         await conn.execute(
             "insert into chat.run_events (run_id, seq, user_id, event, data)"
             " values (%s, %s, %s, %s, %s)",
-            (run_id, seq + offset, user_id, name, Jsonb(data)),
+            (run_id, item.seq, user_id, item.event, Jsonb(item.data)),
         )
     return True
 

@@ -14,11 +14,13 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
 from langchain_core.messages import AIMessage, HumanMessage
 from sse_starlette import EventSourceResponse
 
 from api import chat_store
 from api.deps import LimitedUser, RunContext, Runtime
+from api.errors import error_response
 from api.foreground import step_aside
 from api.openapi import errors
 from api.runtime import ChatRuntime
@@ -123,6 +125,11 @@ async def _runs(runtime: ChatRuntime) -> RunManager:
     return await runtime.runs()
 
 
+def _accepting_turns(runtime: ChatRuntime) -> None:
+    if runtime.draining:
+        raise HTTPException(503, "this server is shutting down; send the message again")
+
+
 @router.post("/chat/start", response_model=ChatStarted, responses=errors(*_CALLER, 413))
 async def start_chat(user: LimitedUser, runtime: Runtime) -> ChatStarted:
     """Start a new, empty chat."""
@@ -137,7 +144,7 @@ async def post_message(
     user: LimitedUser,
     runtime: Runtime,
     context: RunContext,
-) -> ChatTurnPublic | EventSourceResponse:
+) -> ChatTurnPublic | EventSourceResponse | JSONResponse:
     """Answer one message: a plan or clarifying questions (streamed with Accept: text/event-stream).
 
     Streamed events, each with an increasing ``id``: metadata, status, optimizer, tool,
@@ -145,6 +152,7 @@ async def post_message(
     """
     if len(body.message.encode()) > MAX_MESSAGE_BYTES:
         raise HTTPException(413, f"the message is over {MAX_MESSAGE_BYTES // 1024} KB")
+    _accepting_turns(runtime)
     new_thread = body.conversation_id is None
     thread_id = str(uuid.uuid4()) if new_thread else _thread_id(str(body.conversation_id))
     runs = await _runs(runtime)
@@ -162,12 +170,19 @@ async def post_message(
 
 async def _answer(
     request: Request, runs: RunManager, user_id: str, thread_id: str, started: StartedRun
-) -> ChatTurnPublic | EventSourceResponse:
+) -> ChatTurnPublic | EventSourceResponse | JSONResponse:
     if started.events is not None:
-        return event_stream(runs.follow(user_id, started.run_id, events=started.events))
+        events = runs.follow(user_id, started.run_id, events=started.events)
+        return event_stream(events, started.run_id)
     step_aside(request)  # the turn waits while this request is in the foreground
     # Shielded: a client that gives up does not cancel the run.
     outcome = await asyncio.shield(started.task)
+    if outcome.error_code in ("db_unavailable", "run_interrupted"):
+        # Not a 200 with an error answer: the turn did not fail, the database went away or
+        # the server is shutting down.
+        return error_response(
+            request, 503, outcome.error_code, outcome.response, resumable=outcome.resumable
+        )
     return ChatTurnPublic(
         conversation_id=thread_id,
         run_id=started.run_id,
@@ -189,13 +204,14 @@ async def resume_chat(
     user: LimitedUser,
     runtime: Runtime,
     context: RunContext,
-) -> ChatTurnPublic | EventSourceResponse:
+) -> ChatTurnPublic | EventSourceResponse | JSONResponse:
     """Finish a turn that was interrupted (a crash, a database outage) from its last checkpoint.
 
     Nodes whose results were saved are not run again. Answers like a message, streamed
     with Accept: text/event-stream.
     """
     thread_id = _thread_id(conversation_id)
+    _accepting_turns(runtime)
     runs = await _runs(runtime)
     stream = wants_stream(request.headers.get("accept"))
     try:
@@ -314,4 +330,4 @@ async def rejoin_run(
     if run is None or not await chat_store.run_belongs(_pool(runtime), user.id, thread_id, run):
         raise HTTPException(404, "no such run")
     runs = await _runs(runtime)
-    return event_stream(runs.follow(user.id, run, parse_last_event_id(last_event_id)))
+    return event_stream(runs.follow(user.id, run, parse_last_event_id(last_event_id)), run)

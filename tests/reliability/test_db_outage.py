@@ -33,6 +33,14 @@ def api(faultdb):
         yield url
 
 
+@pytest.fixture(scope="module")
+def other_api(faultdb):
+    """A second app on the same database: it follows the first one's runs from the table."""
+    app = create_app(Settings(database_url=faultdb.url, _env_file=None))
+    with serve_asgi(app) as url:
+        yield url
+
+
 def _stall_chart_search(url):
     """Hold k8s.charts locked: the turn stalls in the tools node, at its chart searches."""
     conn = psycopg.connect(url, autocommit=False)
@@ -60,6 +68,49 @@ def _stream_in_background(url, body, events, done):
     return thread
 
 
+def _rejoin_in_background(url, chat_id, run_id, events, done):
+    def run():
+        try:
+            with httpx.stream(
+                "GET",
+                f"{url}/api/v1/chat/{chat_id}/runs/{run_id}/stream",
+                headers={"Accept": "text/event-stream", "Last-Event-ID": "0"},
+                timeout=SLOW,
+            ) as response:
+                for event in parse_sse(response.iter_lines()):
+                    events.append(event)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _json_in_background(url, body, answer):
+    def run():
+        try:
+            answer["response"] = httpx.post(f"{url}/api/v1/chat/message", json=body, timeout=SLOW)
+        except httpx.HTTPError as exc:
+            answer["response"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _stalled_at_chart_search(db_url, chat_id):
+    """Say whether the chat's run has called the chart search (and so waits on the lock)."""
+    with connect(db_url) as conn:
+        row = conn.execute(
+            "select count(*) as n from chat.run_events e join chat.runs r on r.id = e.run_id"
+            " where r.thread_id = %s and r.status = 'running' and e.event = 'tool'"
+            " and e.data->>'name' = 'k8s_chart_search'",
+            (chat_id,),
+        ).fetchone()
+    return row["n"] > 0
+
+
 def _requests_while_down(api, chat_id):
     return {
         "list": lambda c: c.get(f"{api}/api/v1/chats"),
@@ -74,8 +125,11 @@ def _requests_while_down(api, chat_id):
     }
 
 
-def test_postgres_killed_mid_turn_then_fast_503_intact_history_and_resume(api, faultdb):
+def test_postgres_killed_mid_turn_then_fast_503_intact_history_and_resume(
+    api, other_api, faultdb
+):
     chat_id = httpx.post(f"{api}/api/v1/chat/start", timeout=SLOW).json()["conversation_id"]
+    json_chat = httpx.post(f"{api}/api/v1/chat/start", timeout=SLOW).json()["conversation_id"]
     first = httpx.post(
         f"{api}/api/v1/chat/message",
         json={"conversation_id": chat_id, "message": FIRST},
@@ -89,6 +143,17 @@ def test_postgres_killed_mid_turn_then_fast_503_intact_history_and_resume(api, f
         lambda: any(e[1] == "tool" and e[2].get("name") == "k8s_chart_search" for e in events), 30
     )
     time.sleep(0.3)  # the tools node is now waiting on the lock
+    run_id = events[0][2]["run_id"]
+    # The same run followed from the other app, which reads it from the table.
+    rejoined, rejoin_done = [], threading.Event()
+    _rejoin_in_background(other_api, chat_id, run_id, rejoined, rejoin_done)
+    wait_until(lambda: rejoined and rejoined[-1][0] == events[-1][0], 15)
+    # A message answered as JSON, stalled at the same place.
+    json_answer: dict = {}
+    json_thread = _json_in_background(
+        api, {"conversation_id": json_chat, "message": FIRST}, json_answer
+    )
+    wait_until(lambda: _stalled_at_chart_search(faultdb.url, json_chat), 30)
 
     pid = faultdb.postmaster_pid()
     faultdb.kill()
@@ -102,6 +167,8 @@ def test_postgres_killed_mid_turn_then_fast_503_intact_history_and_resume(api, f
         ready = client.get(f"{api}/ready")
     stream_ended = done.wait(timeout=5)
     stream_end_s = time.monotonic() - killed_at
+    rejoin_ended = rejoin_done.wait(timeout=5)
+    json_thread.join(timeout=5)
     lock.close()
 
     for name, (status, body, elapsed) in answers.items():
@@ -112,7 +179,18 @@ def test_postgres_killed_mid_turn_then_fast_503_intact_history_and_resume(api, f
     assert stream_ended and stream_end_s < 5, stream_end_s
     assert [e[1] for e in events[-2:]] == ["error", "end"]
     assert events[-2][2]["code"] == "db_unavailable" and events[-1][2]["status"] == "failed"
-    run_id = events[0][2]["run_id"]
+    # The stream followed from the other app ends too (it used to be cut with no end).
+    assert rejoin_ended
+    assert [e[1] for e in rejoined[-2:]] == ["error", "end"], rejoined[-3:]
+    assert rejoined[-2][2]["code"] == "db_unavailable"
+    assert [e[0] for e in rejoined] == [e[0] for e in events]
+    # The JSON answer says the database went away and that the turn can be resumed.
+    response = json_answer["response"]
+    assert isinstance(response, httpx.Response), response
+    assert response.status_code == 503, response.text
+    body = response.json()
+    assert body["code"] == "db_unavailable" and body["resumable"] is True
+    assert set(body) == {"code", "message", "request_id", "resumable"}
 
     faultdb.wait_stopped(pid)
     faultdb.restart()
@@ -132,13 +210,17 @@ def test_postgres_killed_mid_turn_then_fast_503_intact_history_and_resume(api, f
     assert detail["deployment_plan"] == first.json()["deployment_plan"]
     with connect(faultdb.url) as conn:
         stored = conn.execute(
-            "select r.status, r.error, e.event, e.data from chat.runs r"
+            "select r.status, r.error, e.seq, e.event, e.data from chat.runs r"
             " join chat.run_events e on e.run_id = r.id where r.id = %s order by e.seq desc",
             (run_id,),
         ).fetchall()
     assert stored[0]["status"] == "failed" and stored[0]["error"] == "db_unavailable"
     assert [r["event"] for r in stored[:2]] == ["end", "error"]
     assert stored[1]["data"]["code"] == "db_unavailable"
+    # What the stream showed live is what the table holds, ids included.
+    assert [(e[0], e[1], e[2]) for e in events[-2:]] == [
+        (r["seq"], r["event"], r["data"]) for r in stored[1::-1]
+    ]
 
     with httpx.stream(
         "POST",
@@ -158,6 +240,16 @@ def test_postgres_killed_mid_turn_then_fast_503_intact_history_and_resume(api, f
     assert [m["role"] for m in after["messages"]] == ["user", "assistant"] * 2
     assert after["deployment_plan"] == resumed[-2][2]["plan"]
     assert all(g["provider"] == "gcp" for g in after["deployment_plan"]["gpu_recommendations"])
+
+    # The turn answered 503 resumable continues where it stopped.
+    wait_until(
+        lambda: httpx.get(f"{api}/api/v1/chat/{json_chat}", timeout=FAST).json()["active_run_id"]
+        is None,
+        15,
+    )
+    resumed_json = httpx.post(f"{api}/api/v1/chat/{json_chat}/resume", timeout=SLOW)
+    assert resumed_json.status_code == 200, resumed_json.text
+    assert resumed_json.json()["response_type"] == "deployment_plan"
 
 
 def test_resume_when_the_last_turn_finished_then_409(api):
