@@ -5,9 +5,10 @@ thread, so a thread has one writer and its checkpoint history never forks) and a
 asyncio task independent of any client connection. Each streamed chunk becomes an event
 ``(seq, event, data)``: inserted into ``chat.run_events`` first, then pushed to the
 in-process listeners, so a client that reconnects reads ``seq > last`` from the table and
-then continues live without a gap or a duplicate. Another replica, which has no listeners
-for the run, polls the table instead. Event names: metadata, status, optimizer, tool,
-token, clarification, plan, error, end.
+then continues live without a gap or a duplicate. Each stored event is also announced with
+``NOTIFY`` (``graph.notify``), which wakes a follower on another replica to read the table;
+polling is left as the fallback for when that replica's listening connection is down. Event
+names: metadata, status, optimizer, tool, token, clarification, plan, error, end.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from psycopg_pool import AsyncConnectionPool
 from core.db import as_user
 from graph.context import Context
 from graph.foreground import ForegroundGate
+from graph.notify import NOTIFY_SQL, RunEventListener, notice_payload
 from graph.run_events import (
     FAILED_MESSAGE,
     STREAM_MODES,
@@ -130,6 +132,7 @@ class RunManager:
         on_event: Callable[[RunEvent], None] | None = None,
         heartbeat_s: float = 10.0,
         poll_s: float = 0.25,
+        recheck_s: float = 2.0,
         cpu_bound: Callable[[Context], bool] | None = None,
         max_cpu_bound: int = 4,
         foreground: ForegroundGate | None = None,
@@ -152,6 +155,9 @@ class RunManager:
         self._foreground = foreground or ForegroundGate()
         self._heartbeat_s = heartbeat_s
         self._poll_s = poll_s
+        self._recheck_s = recheck_s
+        kwargs = pool.kwargs if isinstance(pool.kwargs, dict) else {}
+        self.listener = RunEventListener(str(pool.conninfo), dict(kwargs))
         self._tasks: dict[str, asyncio.Task[TurnOutcome]] = {}
         self._recorders: set[asyncio.Task[None]] = set()
 
@@ -294,13 +300,22 @@ class RunManager:
         return bool(snapshot.next)
 
     async def _insert(
-        self, conn: psycopg.AsyncConnection[Any], user_id: str, run_id: str, event: RunEvent
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        user_id: str,
+        run_id: str,
+        event: RunEvent,
+        *,
+        notify: bool = True,
     ) -> None:
         await conn.execute(
             "insert into chat.run_events (run_id, seq, user_id, event, data)"
             " values (%s, %s, %s, %s, %s)",
             (run_id, event.seq, user_id, event.event, Jsonb(event.data)),
         )
+        if notify:
+            # Delivered at commit: a listener never reads the table before the event is there.
+            await conn.execute(NOTIFY_SQL, (notice_payload(run_id, event.seq),))
 
     def _deliver(self, run_id: str, event: RunEvent) -> None:
         self.hub.publish(run_id, event)
@@ -351,7 +366,7 @@ class RunManager:
             # The end event and the status change commit together: whoever sees the run
             # finished also finds its end event in the table.
             async with as_user(self.pool, user_id, pipelined=True) as conn:
-                await self._insert(conn, user_id, run_id, final)
+                await self._insert(conn, user_id, run_id, final, notify=False)
                 await self._insert(conn, user_id, run_id, end)
                 await conn.execute(
                     "update chat.runs set status = %s, error = %s, finished_at = now(),"
@@ -470,6 +485,8 @@ class RunManager:
         # Subscribe before reading the table, so that nothing committed in between is lost;
         # the seq check drops what both paths deliver.
         queue = events if events is not None else self.hub.subscribe(run_id)
+        # Watch before reading the table too, for the same reason.
+        wake = self.listener.watch(run_id) if queue is None else None
         last = after
         try:
             stored = [] if events is not None else await self._events_after(user_id, run_id, last)
@@ -488,9 +505,17 @@ class RunManager:
                     if item.event == "end":
                         return
                     continue
-                # The run executes in another process: poll its events.
-                await asyncio.sleep(self._poll_s)
-                running = await self._still_running(user_id, run_id)
+                # The run executes in another process: its notices wake us (or, while the
+                # listener is down, a short poll); a longer re-check catches a run that ends
+                # without an event, such as one deleted with its chat.
+                assert wake is not None
+                patience = self._recheck_s if self.listener.connected else self._poll_s
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), patience)
+                woken = wake.is_set()
+                wake.clear()
+                # Status first: once it says finished, the end event is already stored.
+                running = True if woken else await self._still_running(user_id, run_id)
                 for item in await self._events_after(user_id, run_id, last):
                     last = item.seq
                     yield item
@@ -501,6 +526,8 @@ class RunManager:
         finally:
             if queue is not None:
                 self.hub.unsubscribe(run_id, queue)
+            if wake is not None:
+                self.listener.unwatch(run_id, wake)
 
     async def shutdown(self, timeout_s: float = 5.0) -> None:
         """Cancel the runs still executing here; each records itself as failed."""
@@ -512,6 +539,7 @@ class RunManager:
         # Failures still waiting for the database are left to the sweeper of the next start.
         for recorder in list(self._recorders):
             recorder.cancel()
+        await self.listener.aclose()
 
 
 async def close_interrupted_run(
@@ -561,6 +589,7 @@ async def close_interrupted_run(
             " values (%s, %s, %s, %s, %s)",
             (run_id, seq + offset, user_id, name, Jsonb(data)),
         )
+    await conn.execute(NOTIFY_SQL, (notice_payload(run_id, seq + len(events)),))
     return True
 
 
