@@ -19,7 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 import core.resources
 from api.auth import LOCAL_NOTICE, TokenVerifier
 from api.heap import FreezeAfterFirstTurn, freeze_long_lived
-from api.limits import RateLimiter
+from api.limits import SharedRateLimiter
 from api.metrics import observe_run_event
 from api.vault import Vault
 from core.embeddings import get_embedder
@@ -49,7 +49,7 @@ class ChatRuntime:
         self.settings = settings
         self.verifier = TokenVerifier(settings)
         self.vault = Vault(settings.vault_master_key)
-        self.limiter = RateLimiter(
+        self.limiter = SharedRateLimiter(
             settings.rate_limit_per_minute, enabled=settings.rate_limit_enabled
         )
         self.pool: AsyncConnectionPool[Any] | None = None
@@ -64,6 +64,7 @@ class ChatRuntime:
     async def start(self, pool: AsyncConnectionPool[Any]) -> None:
         """Install the graph's resources, compile the graph and sweep stale runs."""
         self.pool = pool
+        self.limiter.pool = pool
         self._resources = Resources(self.settings, pool, get_embedder(self.settings))
         install(self._resources)
         if not self.settings.auth_enabled:
