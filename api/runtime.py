@@ -39,10 +39,13 @@ _STARTUP_TIMEOUT_S = 15.0
 class ChatRuntime:
     """The chat API's long-lived parts; one per app."""
 
-    sweep_every_s: float = 30.0
-    """How often stale runs are looked for after start-up: a replica that crashed and came
-    back within the staleness window, or that never comes back, leaves runs only the other
-    replicas can close."""
+    sweep_every_s: float = 1.0
+    """How often runs whose process is gone are looked for after start-up (one indexed query
+    while there are none): a replica that crashed leaves runs only the others can close, and
+    with runs' heartbeats 2 s apart and a 5 s threshold they are closed within about 6 s."""
+
+    prune_buckets_every: int = 60
+    """Sweeps between two prunings of idle rate-limit buckets."""
 
     def __init__(self, settings: Settings) -> None:
         """Build the parts that need no database."""
@@ -78,10 +81,14 @@ class ChatRuntime:
         freeze_long_lived()
 
     async def _sweep_periodically(self, pool: AsyncConnectionPool[Any]) -> None:
+        rounds = 0
         while True:
             await asyncio.sleep(self.sweep_every_s)
+            rounds += 1
             try:
                 await sweep_stale_runs(pool)
+                if rounds % self.prune_buckets_every == 0:
+                    await self.limiter.prune()
             except Exception as exc:  # the database may be away; the next round retries
                 logger.debug("stale-run sweep skipped: %s", type(exc).__name__)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import traceback
 import uuid
@@ -30,6 +31,7 @@ from psycopg_pool import AsyncConnectionPool
 from core.db import as_user
 from graph.context import Context
 from graph.foreground import ForegroundGate
+from graph.lease import RunLeases, let_go, owner_gone
 from graph.notify import NOTIFY_SQL, RunEventListener, notice_payload
 from graph.run_events import (
     FAILED_MESSAGE,
@@ -130,7 +132,7 @@ class RunManager:
         graph: Any,
         *,
         on_event: Callable[[RunEvent], None] | None = None,
-        heartbeat_s: float = 10.0,
+        heartbeat_s: float = 2.0,
         poll_s: float = 0.25,
         recheck_s: float = 2.0,
         cpu_bound: Callable[[Context], bool] | None = None,
@@ -153,7 +155,7 @@ class RunManager:
         self._cpu_bound = cpu_bound or (lambda _: False)
         self._cpu_slots = asyncio.Semaphore(max_cpu_bound)
         self._foreground = foreground or ForegroundGate()
-        self._heartbeat_s = heartbeat_s
+        self.leases = RunLeases(pool, beat_s=heartbeat_s)
         self._poll_s = poll_s
         self._recheck_s = recheck_s
         kwargs = pool.kwargs if isinstance(pool.kwargs, dict) else {}
@@ -325,17 +327,6 @@ class RunManager:
             except Exception:  # metrics must never break a run
                 logger.exception("run event observer failed")
 
-    async def _heartbeat(self, user_id: str, run_id: str) -> None:
-        # A long LLM call emits nothing for a while; the heartbeat tells the sweeper of any
-        # replica that this run is still alive.
-        while True:
-            await asyncio.sleep(self._heartbeat_s)
-            with contextlib.suppress(Exception):
-                async with as_user(self.pool, user_id) as conn:
-                    await conn.execute(
-                        "update chat.runs set heartbeat_at = now() where id = %s", (run_id,)
-                    )
-
     async def _execute(
         self, user_id: str, thread_id: str, run_id: str, message: str | None, context: Context
     ) -> TurnOutcome:
@@ -378,7 +369,8 @@ class RunManager:
             nonlocal ended
             ended = True
 
-        heartbeat = asyncio.create_task(self._heartbeat(user_id, run_id))
+        # The lease tells the sweepers of every replica that this run is alive (graph.lease).
+        await self.leases.hold(run_id)
         config: dict[str, Any] = {
             "configurable": {"thread_id": thread_id},
             "metadata": {"run_id": run_id},
@@ -421,7 +413,7 @@ class RunManager:
                 logger.warning("run %s: could not record its failure", run_id)
             return outcome
         finally:
-            heartbeat.cancel()
+            await asyncio.shield(self.leases.release(run_id))
             if not ended:
                 # The end could not be stored (database gone): still release the listeners
                 # now, and record the failure as soon as the database is back, so that the
@@ -540,6 +532,7 @@ class RunManager:
         for recorder in list(self._recorders):
             recorder.cancel()
         await self.listener.aclose()
+        await self.leases.aclose()
 
 
 async def close_interrupted_run(
@@ -593,11 +586,28 @@ async def close_interrupted_run(
     return True
 
 
-async def sweep_stale_runs(pool: AsyncConnectionPool[Any], stale_after_s: float = 60.0) -> int:
-    """Mark runs whose process died (stale heartbeat) as failed, with ``error`` and ``end``.
+@contextlib.asynccontextmanager
+async def _acting_as(conn: psycopg.AsyncConnection[Any], user_id: str) -> AsyncIterator[None]:
+    """Run a transaction on ``conn`` as ``user_id`` under row-level security (as ``as_user``)."""
+    async with conn.transaction():
+        await conn.execute(
+            "select set_config('request.jwt.claims', %s, true),"
+            " set_config('role', 'authenticated', true)",
+            (json.dumps({"sub": user_id, "role": "authenticated"}),),
+        )
+        yield
 
-    Runs as the app's login role so it sees every user's runs; each claim is an atomic
-    update, so replicas starting together never close the same run twice.
+
+async def sweep_stale_runs(
+    pool: AsyncConnectionPool[Any], stale_after_s: float = 5.0, hung_after_s: float = 60.0
+) -> int:
+    """Close the runs whose process is gone, with ``error`` and ``end`` events.
+
+    A run's process is gone when nobody holds the run's lease lock and its heartbeat is at
+    least ``stale_after_s`` old (``graph.lease``: the owner beats every 2 s), or when its
+    heartbeat is ``hung_after_s`` old whoever holds the lock. Runs as the app's login role so
+    it sees every user's runs; each claim is an atomic update, and the lease lock is held
+    while closing, so replicas sweeping together never close the same run twice.
 
     Returns:
         How many runs were closed.
@@ -606,25 +616,34 @@ async def sweep_stale_runs(pool: AsyncConnectionPool[Any], stale_after_s: float 
     async with pool.connection() as conn:
         rows = await (
             await conn.execute(
-                "select id, user_id from chat.runs where status = 'running'"
+                "select id, user_id, heartbeat_at < now() - make_interval(secs => %s) as hung"
+                " from chat.runs where status = 'running'"
                 " and heartbeat_at < now() - make_interval(secs => %s)",
-                (stale_after_s,),
+                (hung_after_s, stale_after_s),
             )
         ).fetchall()
     closed = 0
     for row in rows:
         run_id, user_id = str(row["id"]), str(row["user_id"])
-        async with as_user(pool, user_id) as conn:
-            # Staleness is checked again in the claim: the run may have beaten meanwhile.
-            if await close_interrupted_run(
-                conn,
-                run_id,
-                user_id,
-                "run_interrupted",
-                INTERRUPTED_MESSAGE,
-                stale_after_s=stale_after_s,
-            ):
-                closed += 1
+        async with pool.connection() as conn:
+            free = await owner_gone(conn, run_id)
+            try:
+                if not free and not row["hung"]:
+                    continue  # its process lives: the heartbeat is late, not stopped
+                async with _acting_as(conn, user_id):
+                    # Staleness is checked again in the claim: the run may have beaten since.
+                    if await close_interrupted_run(
+                        conn,
+                        run_id,
+                        user_id,
+                        "run_interrupted",
+                        INTERRUPTED_MESSAGE,
+                        stale_after_s=stale_after_s if free else hung_after_s,
+                    ):
+                        closed += 1
+            finally:
+                if free:
+                    await let_go(conn, run_id)
     if closed:
         logger.warning("closed %d interrupted run(s)", closed)
     return closed
