@@ -30,6 +30,9 @@ LOCK_KEY_SQL = "%s, hashtext(%s::text)"
 class RunLeases:
     """The advisory locks and heartbeats of the runs this process executes."""
 
+    connect_timeout_s: float = 2.0
+    """Longest a run's start waits for the lock connection; the heartbeat covers it after."""
+
     def __init__(self, pool: AsyncConnectionPool[Any], *, beat_s: float = 2.0) -> None:
         """Lock on a connection made like ``pool``'s, beat through ``pool``."""
         self._pool = pool
@@ -54,10 +57,15 @@ class RunLeases:
         self._conn = conn
         return conn
 
-    async def _on_lock_connection(self, sql: str, run_id: str) -> None:
+    async def _on_lock_connection(self, sql: str, run_id: str, *, reconnect: bool) -> None:
         async with self._guard:
             try:
-                conn = await self._connection()
+                if reconnect:
+                    conn = await asyncio.wait_for(self._connection(), self.connect_timeout_s)
+                elif self._conn is None or self._conn.closed:
+                    return  # no session, no lock to give back
+                else:
+                    conn = self._conn
                 await conn.execute(sql, (LOCK_SPACE, run_id))
             except Exception as exc:  # the heartbeat still speaks for the run meanwhile
                 logger.debug("run lease of %s not updated: %s", run_id, type(exc).__name__)
@@ -74,14 +82,19 @@ class RunLeases:
         self._held.add(run_id)
         if self._beater is None or self._beater.done():
             self._beater = asyncio.create_task(self._beat(), name="run-leases")
-        await self._on_lock_connection(f"select pg_try_advisory_lock({LOCK_KEY_SQL})", run_id)
+        await self._on_lock_connection(
+            f"select pg_try_advisory_lock({LOCK_KEY_SQL})", run_id, reconnect=True
+        )
 
     async def release(self, run_id: str) -> None:
         """Give up the lease of a run whose end is recorded (or that ends here unrecorded)."""
         if run_id not in self._held:
             return
         self._held.discard(run_id)
-        await self._on_lock_connection(f"select pg_advisory_unlock({LOCK_KEY_SQL})", run_id)
+        # Never reconnects: a run that ends while the database is away must not wait for it.
+        await self._on_lock_connection(
+            f"select pg_advisory_unlock({LOCK_KEY_SQL})", run_id, reconnect=False
+        )
 
     async def _beat(self) -> None:
         while True:
@@ -99,7 +112,8 @@ class RunLeases:
                 logger.debug("run heartbeat skipped: %s", type(exc).__name__)
             async with self._guard:
                 try:  # a lock connection found closed reopens, taking the locks again
-                    await (await self._connection()).execute("select 1")
+                    conn = await asyncio.wait_for(self._connection(), self.connect_timeout_s)
+                    await conn.execute("select 1")
                 except Exception as exc:
                     logger.debug("run lease connection lost: %s", type(exc).__name__)
                     await self._drop()
