@@ -6,9 +6,9 @@ asyncio task independent of any client connection. Each streamed chunk becomes a
 ``(seq, event, data)``: inserted into ``chat.run_events`` first, then pushed to the
 in-process listeners, so a client that reconnects reads ``seq > last`` from the table and
 then continues live without a gap or a duplicate. Each stored event is also announced with
-``NOTIFY`` (``graph.notify``), which wakes a follower on another replica to read the table;
-polling is left as the fallback for when that replica's listening connection is down. Event
-names: metadata, status, optimizer, tool, token, clarification, plan, error, end.
+``NOTIFY`` once committed (``graph.notify``), which wakes a follower on another replica to
+read the table; polling is left as the fallback for when that replica's listening connection
+is down. Event names: metadata, status, optimizer, tool, token, clarification, plan, error, end.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from core.db import as_user
 from graph.context import Context
 from graph.foreground import ForegroundGate
 from graph.lease import RunLeases, let_go, owner_gone
-from graph.notify import NOTIFY_SQL, RunEventListener, notice_payload
+from graph.notify import NOTIFY_SQL, RunEventListener, RunEventNotifier, notice_payload
 from graph.run_events import (
     FAILED_MESSAGE,
     STREAM_MODES,
@@ -160,6 +160,7 @@ class RunManager:
         self._recheck_s = recheck_s
         kwargs = pool.kwargs if isinstance(pool.kwargs, dict) else {}
         self.listener = RunEventListener(str(pool.conninfo), dict(kwargs))
+        self.notifier = RunEventNotifier(pool)
         self._tasks: dict[str, asyncio.Task[TurnOutcome]] = {}
         self._recorders: set[asyncio.Task[None]] = set()
 
@@ -302,24 +303,17 @@ class RunManager:
         return bool(snapshot.next)
 
     async def _insert(
-        self,
-        conn: psycopg.AsyncConnection[Any],
-        user_id: str,
-        run_id: str,
-        event: RunEvent,
-        *,
-        notify: bool = True,
+        self, conn: psycopg.AsyncConnection[Any], user_id: str, run_id: str, event: RunEvent
     ) -> None:
         await conn.execute(
             "insert into chat.run_events (run_id, seq, user_id, event, data)"
             " values (%s, %s, %s, %s, %s)",
             (run_id, event.seq, user_id, event.event, Jsonb(event.data)),
         )
-        if notify:
-            # Delivered at commit: a listener never reads the table before the event is there.
-            await conn.execute(NOTIFY_SQL, (notice_payload(run_id, event.seq),))
 
     def _deliver(self, run_id: str, event: RunEvent) -> None:
+        # Only committed events come here: followers elsewhere may read it from the table.
+        self.notifier.announce(run_id, event.seq)
         self.hub.publish(run_id, event)
         if self._on_event is not None:
             try:
@@ -357,7 +351,7 @@ class RunManager:
             # The end event and the status change commit together: whoever sees the run
             # finished also finds its end event in the table.
             async with as_user(self.pool, user_id, pipelined=True) as conn:
-                await self._insert(conn, user_id, run_id, final, notify=False)
+                await self._insert(conn, user_id, run_id, final)
                 await self._insert(conn, user_id, run_id, end)
                 await conn.execute(
                     "update chat.runs set status = %s, error = %s, finished_at = now(),"
@@ -532,6 +526,7 @@ class RunManager:
         for recorder in list(self._recorders):
             recorder.cancel()
         await self.listener.aclose()
+        await self.notifier.aclose()
         await self.leases.aclose()
 
 
