@@ -86,7 +86,8 @@ class ChatRuntime:
             await asyncio.sleep(self.sweep_every_s)
             rounds += 1
             try:
-                await sweep_stale_runs(pool)
+                own = self._runs.leases.held if self._runs is not None else frozenset()
+                await sweep_stale_runs(pool, exclude=own)
                 if rounds % self.prune_buckets_every == 0:
                     await self.limiter.prune()
             except Exception as exc:  # the database may be away; the next round retries

@@ -45,6 +45,11 @@ class RunLeases:
         self._guard = asyncio.Lock()
         self._beater: asyncio.Task[None] | None = None
 
+    @property
+    def held(self) -> frozenset[str]:
+        """Return the runs whose lease this process holds."""
+        return frozenset(self._held)
+
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         """Return the lock connection, (re)opening it and taking every held run's lock again."""
         if self._conn is not None and not self._conn.closed:

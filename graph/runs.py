@@ -19,7 +19,7 @@ import json
 import logging
 import traceback
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -407,11 +407,13 @@ class RunManager:
                 logger.warning("run %s: could not record its failure", run_id)
             return outcome
         finally:
-            await asyncio.shield(self.leases.release(run_id))
-            if not ended:
+            if ended:
+                await asyncio.shield(self.leases.release(run_id))
+            else:
                 # The end could not be stored (database gone): still release the listeners
                 # now, and record the failure as soon as the database is back, so that the
-                # chat does not stay busy until a sweeper notices the stale heartbeat.
+                # chat does not stay busy until a sweeper notices the stale heartbeat. The
+                # lease stays held until then: the sweepers leave the recording to us.
                 lost = {"code": "db_unavailable", "message": DB_LOST_MESSAGE, "run_id": run_id}
                 self.hub.publish(run_id, RunEvent(seq + 1, "error", lost))
                 self.hub.publish(run_id, RunEvent(seq + 2, "end", {"status": "failed"}))
@@ -431,6 +433,7 @@ class RunManager:
                     await close_interrupted_run(
                         conn, run_id, user_id, "db_unavailable", DB_LOST_MESSAGE
                     )
+                await self.leases.release(run_id)
                 return
             except Exception as exc:  # still down: try again, less and less often
                 logger.debug("run %s: failure not recorded yet (%s)", run_id, type(exc).__name__)
@@ -594,15 +597,23 @@ async def _acting_as(conn: psycopg.AsyncConnection[Any], user_id: str) -> AsyncI
 
 
 async def sweep_stale_runs(
-    pool: AsyncConnectionPool[Any], stale_after_s: float = 5.0, hung_after_s: float = 60.0
+    pool: AsyncConnectionPool[Any],
+    stale_after_s: float = 5.0,
+    hung_after_s: float = 60.0,
+    *,
+    exclude: Collection[str] = (),
+    restart_grace_s: float = 10.0,
 ) -> int:
     """Close the runs whose process is gone, with ``error`` and ``end`` events.
 
     A run's process is gone when nobody holds the run's lease lock and its heartbeat is at
     least ``stale_after_s`` old (``graph.lease``: the owner beats every 2 s), or when its
-    heartbeat is ``hung_after_s`` old whoever holds the lock. Runs as the app's login role so
-    it sees every user's runs; each claim is an atomic update, and the lease lock is held
-    while closing, so replicas sweeping together never close the same run twice.
+    heartbeat is ``hung_after_s`` old whoever holds the lock. A free lock means nothing in the
+    ``restart_grace_s`` after Postgres starts (every lock went with the old server; owners take
+    them again as they reconnect), and the runs in ``exclude`` (this process's own) are left
+    to their owner. Runs as the app's login role so it sees every user's runs; each claim is an
+    atomic update, and the lease lock is held while closing, so replicas sweeping together
+    never close the same run twice.
 
     Returns:
         How many runs were closed.
@@ -611,20 +622,23 @@ async def sweep_stale_runs(
     async with pool.connection() as conn:
         rows = await (
             await conn.execute(
-                "select id, user_id, heartbeat_at < now() - make_interval(secs => %s) as hung"
+                "select id, user_id, heartbeat_at < now() - make_interval(secs => %s) as hung,"
+                " pg_postmaster_start_time() < now() - make_interval(secs => %s) as settled"
                 " from chat.runs where status = 'running'"
                 " and heartbeat_at < now() - make_interval(secs => %s)",
-                (hung_after_s, stale_after_s),
+                (hung_after_s, restart_grace_s, stale_after_s),
             )
         ).fetchall()
     closed = 0
     for row in rows:
         run_id, user_id = str(row["id"]), str(row["user_id"])
+        if run_id in exclude:
+            continue
         async with pool.connection() as conn:
             free = await owner_gone(conn, run_id)
             try:
-                if not free and not row["hung"]:
-                    continue  # its process lives: the heartbeat is late, not stopped
+                if not (free and row["settled"]) and not row["hung"]:
+                    continue  # its process lives (or may, just after a restart)
                 async with _acting_as(conn, user_id):
                     # Staleness is checked again in the claim: the run may have beaten since.
                     if await close_interrupted_run(
@@ -633,7 +647,7 @@ async def sweep_stale_runs(
                         user_id,
                         "run_interrupted",
                         INTERRUPTED_MESSAGE,
-                        stale_after_s=stale_after_s if free else hung_after_s,
+                        stale_after_s=stale_after_s if free and row["settled"] else hung_after_s,
                     ):
                         closed += 1
             finally:
