@@ -5,7 +5,7 @@ Once a run event is committed, the process that stored it announces it on the ch
 transaction, because a transaction that notifies holds a database-wide lock from its commit
 to the end of its WAL flush, which serialises every committing event (measured: 20 writers
 went from ~1,000 to ~500 commits/s). A ``RunEventNotifier`` sends what was committed
-meanwhile in one statement, one transaction for many events, right after. A
+meanwhile in one statement, one transaction for many events, right after. A replica
 that streams a run executing in another process listens on that channel with one connection
 of its own and wakes the run's followers, which then read ``seq > last`` from
 ``chat.run_events``: the table stays the source of truth, a notice only says "look now".
@@ -20,7 +20,6 @@ import logging
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
 
 logger = logging.getLogger(__name__)
 
@@ -44,19 +43,23 @@ def parse_notice(payload: str) -> tuple[str, int] | None:
 
 
 class RunEventNotifier:
-    """Announce committed events in batches, from one task, through the app's pool.
+    """Announce committed events in batches, from one task, on a connection of its own.
 
     ``announce`` returns at once; the task sends the latest seq of every run announced since
-    its last send. A lost batch (database away) costs followers on other replicas their
-    wake-up, not an event: they read the table on their next re-check.
+    its last send. Its own connection keeps it out of the pool's queue, where the runs wait
+    to store their events. A lost batch (database away) costs followers on other replicas
+    their wake-up, not an event: they read the table on their next re-check.
     """
 
-    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
-        """Send through ``pool``."""
-        self._pool = pool
+    def __init__(self, conninfo: str, kwargs: dict[str, Any]) -> None:
+        """Connect with ``conninfo`` and connection ``kwargs`` (those of the app's pool)."""
+        self._conninfo = conninfo
+        self._kwargs = {k: v for k, v in kwargs.items() if k != "prepare_threshold"}
+        self._kwargs["autocommit"] = True
         self._pending: dict[str, int] = {}
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._conn: psycopg.AsyncConnection[Any] | None = None
 
     def announce(self, run_id: str, seq: int) -> None:
         """Queue the notice for committed event ``seq`` of ``run_id``."""
@@ -72,18 +75,29 @@ class RunEventNotifier:
             batch, self._pending = self._pending, {}
             payloads = [notice_payload(run_id, seq) for run_id, seq in batch.items()]
             try:
-                async with self._pool.connection() as conn:
-                    await conn.execute(NOTIFY_MANY_SQL, (payloads,))
+                if self._conn is None or self._conn.closed:
+                    self._conn = await asyncio.wait_for(
+                        psycopg.AsyncConnection.connect(self._conninfo, **self._kwargs), 2.0
+                    )
+                await self._conn.execute(NOTIFY_MANY_SQL, (payloads,))
             except Exception as exc:  # followers elsewhere re-check the table on their own
                 logger.debug("run event notices not sent: %s", type(exc).__name__)
+                await self._close()
+
+    async def _close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+        self._conn = None
 
     async def aclose(self) -> None:
-        """Stop sending (what is pending is dropped)."""
+        """Stop sending (what is pending is dropped) and close the connection."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
+        await self._close()
 
 
 class RunEventListener:

@@ -160,7 +160,7 @@ class RunManager:
         self._recheck_s = recheck_s
         kwargs = pool.kwargs if isinstance(pool.kwargs, dict) else {}
         self.listener = RunEventListener(str(pool.conninfo), dict(kwargs))
-        self.notifier = RunEventNotifier(pool)
+        self.notifier = RunEventNotifier(str(pool.conninfo), dict(kwargs))
         self._tasks: dict[str, asyncio.Task[TurnOutcome]] = {}
         self._recorders: set[asyncio.Task[None]] = set()
 
