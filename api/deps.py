@@ -80,7 +80,7 @@ async def rate_limited_user(user: CurrentUser, runtime: Runtime) -> User:
 
     """
     limiter: RateLimiter = runtime.limiter
-    wait = limiter.check(user.id)
+    wait = await limiter.acquire(user.id)
     if wait is not None:
         raise HTTPException(
             429,

@@ -1,21 +1,30 @@
-"""Request limits: a per-user token bucket (in this process) and a body size cap.
+"""Request limits: a per-user token bucket shared by all replicas, and a body size cap.
 
-Each replica keeps its own buckets, so N replicas allow up to N times the rate; that is
-the price of needing no shared store (``REDIS_URL`` is reserved for a shared limiter).
+The buckets live in Postgres (``limits.rate_buckets``, migration 0009): each limited request
+is one atomic upsert that refills the caller's bucket by the time since its last request
+(on the database's clock) and takes a token, so every replica gives the same answer and N
+replicas still allow the rate once, not N times. While the database cannot be reached, each
+process falls back to buckets of its own. Admission by CPU (``api.foreground``,
+``graph.runs``) is not shared: it protects the process it runs in.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
+from psycopg_pool import AsyncConnectionPool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import choose_request_id
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -53,10 +62,77 @@ class RateLimiter:
             return None
         return (1.0 - bucket.tokens) / rate
 
+    async def acquire(self, user_id: str) -> float | None:
+        """Take one token for ``user_id``; return None if admitted, else seconds to wait."""
+        return self.check(user_id)
+
     @staticmethod
     def retry_after_header(wait_s: float) -> str:
         """Format a wait as a Retry-After value (whole seconds, at least 1)."""
         return str(max(1, math.ceil(wait_s)))
+
+
+# One statement, atomic per key (the upsert locks the row): refill by the time elapsed since
+# the bucket's last update, capped at the burst, then take a token if there is one. In an
+# UPDATE every right-hand side reads the row as it was, so the refill is computed alike.
+_TAKE_SQL = """
+insert into limits.rate_buckets as b (key, tokens, admitted, updated_at)
+values (%(key)s, %(cap)s - 1, true, now())
+on conflict (key) do update set
+    admitted = least(%(cap)s, b.tokens
+        + greatest(0, extract(epoch from now() - b.updated_at)) * %(rate)s) >= 1,
+    tokens = least(%(cap)s, b.tokens
+        + greatest(0, extract(epoch from now() - b.updated_at)) * %(rate)s)
+        - case when least(%(cap)s, b.tokens
+            + greatest(0, extract(epoch from now() - b.updated_at)) * %(rate)s) >= 1
+          then 1 else 0 end,
+    updated_at = now()
+returning admitted, tokens
+"""
+
+
+class SharedRateLimiter(RateLimiter):
+    """The per-user token bucket of ``RateLimiter``, kept in Postgres for every replica.
+
+    ``pool`` is set once the app's pool exists; until then, and while the database does not
+    answer, the buckets of this process decide.
+    """
+
+    def __init__(self, per_minute: int, *, enabled: bool = True) -> None:
+        """Configure the rate; ``enabled=False`` admits everything."""
+        super().__init__(per_minute, enabled=enabled)
+        self.pool: AsyncConnectionPool[Any] | None = None
+
+    async def acquire(self, user_id: str) -> float | None:
+        """Take a token for ``user_id`` from the shared bucket; None if admitted, else the wait."""
+        if not self.enabled or self.per_minute <= 0:
+            return None
+        if self.pool is None:
+            return self.check(user_id)
+        rate = self.per_minute / 60.0
+        params = {"key": f"user:{user_id}", "cap": float(self.per_minute), "rate": rate}
+        try:
+            async with self.pool.connection() as conn:
+                row = await (await conn.execute(_TAKE_SQL, params)).fetchone()
+        except Exception as exc:  # the database is away: this process's buckets decide
+            logger.debug("shared rate limit unavailable: %s", type(exc).__name__)
+            return self.check(user_id)
+        if row is None or row["admitted"]:
+            return None
+        return (1.0 - float(row["tokens"])) / rate
+
+    async def prune(self) -> int:
+        """Delete buckets idle long enough to be full again (they carry no information)."""
+        if self.pool is None:
+            return 0
+        idle_s = 60.0 + 60.0  # a bucket refills within a minute; keep a minute's margin
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(
+                "delete from limits.rate_buckets"
+                " where updated_at < now() - make_interval(secs => %s)",
+                (idle_s,),
+            )
+            return cursor.rowcount
 
 
 class BodySizeLimitMiddleware:

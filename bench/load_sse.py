@@ -12,6 +12,12 @@ error or timeout, a stream that stops without ``end``, or an ``end`` whose statu
 ``done``. Bounded: every stream has a deadline, and the whole run one too.
 
     .venv/bin/python bench/load_sse.py [--concurrency 200] [--ramp-s 1] [--pool-size 20]
+        [--replicas 2]
+
+With ``--replicas N`` it starts N API processes (one worker each) on the same database and
+runs both phases twice in the same run: against one of them, then spread round-robin over
+all N, so that the two figures are taken under the same conditions (written to
+bench/results/load_sse_replicas.json; target with 2 replicas: >= 15 turns/s, 0 errors).
 
 The server's pool opens all --pool-size connections at start (DB_POOL_MIN_SIZE), as a
 server that has been up a while has them.
@@ -190,7 +196,7 @@ async def one_stream(base: str, message: str) -> StreamResult:
 
 
 async def run_phase(
-    base: str, concurrency: int, ramp_s: float
+    bases: list[str], concurrency: int, ramp_s: float
 ) -> tuple[list[StreamResult], float, int]:
     """Run ``concurrency`` streams opened over ``ramp_s``; return results, wall, peak open."""
     open_now = peak = 0
@@ -201,7 +207,7 @@ async def run_phase(
         open_now += 1
         peak = max(peak, open_now)
         try:
-            return await one_stream(base, REQUESTS[i % len(REQUESTS)])
+            return await one_stream(bases[i % len(bases)], REQUESTS[i % len(REQUESTS)])
         finally:
             open_now -= 1
 
@@ -213,17 +219,18 @@ async def run_phase(
 
 
 async def run_load(
-    base: str, concurrency: int, ramp_s: float, made: list[StreamResult]
+    bases: list[str], concurrency: int, ramp_s: float, made: list[StreamResult]
 ) -> dict[str, tuple[list[StreamResult], float, int]]:
     """Warm up, then run the burst and the ramp; every stream opened is added to ``made``."""
     # Warm-up: model load, vocabulary, tool node, first connections.
-    for message in REQUESTS:
-        made.append(warm := await one_stream(base, message))
-        if not warm.ok:
-            raise RuntimeError(f"warm-up turn failed: {warm.error}")
+    for base in bases:
+        for message in REQUESTS:
+            made.append(warm := await one_stream(base, message))
+            if not warm.ok:
+                raise RuntimeError(f"warm-up turn failed: {warm.error}")
     phases = {}
     for name, ramp in (("burst", 0.0), ("ramp", ramp_s)):
-        phases[name] = await run_phase(base, concurrency, ramp)
+        phases[name] = await run_phase(bases, concurrency, ramp)
         made.extend(phases[name][0])
     return phases
 
@@ -266,30 +273,41 @@ def main() -> int:
     parser.add_argument("--ramp-s", type=float, default=1.0, help="ramp phase: open over this")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--pool-size", type=int, default=20, help="DB_POOL_MAX_SIZE per worker")
+    parser.add_argument("--replicas", type=int, default=1, help="API processes, one database")
     args = parser.parse_args()
 
     url = prepared_database(bench_settings())
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = start_api(url, port, args.workers, args.pool_size)
+    ports = [free_port() for _ in range(args.replicas)]
+    bases = [f"http://127.0.0.1:{port}" for port in ports]
+    procs = [start_api(url, port, args.workers, args.pool_size) for port in ports]
     load_before = os.getloadavg()
     made: list[StreamResult] = []
+    runs: dict[str, dict[str, tuple[list[StreamResult], float, int]]] = {}
     try:
-        asyncio.run(wait_ready(base, proc))
-        phases = asyncio.run(run_load(base, args.concurrency, args.ramp_s, made))
+        for base, proc in zip(bases, procs, strict=True):
+            asyncio.run(wait_ready(base, proc))
+        if args.replicas > 1:
+            runs["one_replica"] = asyncio.run(
+                run_load(bases[:1], args.concurrency, args.ramp_s, made)
+            )
+        runs["all"] = asyncio.run(run_load(bases, args.concurrency, args.ramp_s, made))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
         asyncio.run(forget_threads(url, (r.thread_id for r in made if r.thread_id)))
 
+    phases = runs["all"]
     payload: dict[str, Any] = {
         "concurrency": args.concurrency,
         "ramp_s": args.ramp_s,
         "workers": args.workers,
+        "replicas": args.replicas,
         "db_pool_max_size": args.pool_size,
         **{name: summarise(*phase) for name, phase in phases.items()},
         "machine": {
@@ -300,11 +318,19 @@ def main() -> int:
         },
         "targets": {"errors": 0, "first_event_p50_ms": 50, "first_event_judged_on": "ramp"},
     }
+    if "one_replica" in runs:
+        payload["one_replica"] = {n: summarise(*p) for n, p in runs["one_replica"].items()}
+        payload["targets"]["turns_per_s"] = 15
     setup = f"{args.workers} worker(s), pool {args.pool_size}, load average before {load_before}"
     print(f"{args.concurrency} concurrent SSE chats on loopback; {setup}")
+    if "one_replica" in payload:
+        print("one replica:")
+        for name in phases:
+            show(name, payload["one_replica"][name])
+        print(f"{args.replicas} replicas:")
     for name in phases:
         show(name, payload[name])
-    write_results("load_sse", payload)
+    write_results("load_sse" if args.replicas == 1 else "load_sse_replicas", payload)
     return 1 if any(payload[name]["errors"] for name in phases) else 0
 
 

@@ -5,19 +5,21 @@ thread, so a thread has one writer and its checkpoint history never forks) and a
 asyncio task independent of any client connection. Each streamed chunk becomes an event
 ``(seq, event, data)``: inserted into ``chat.run_events`` first, then pushed to the
 in-process listeners, so a client that reconnects reads ``seq > last`` from the table and
-then continues live without a gap or a duplicate. Another replica, which has no listeners
-for the run, polls the table instead. Event names: metadata, status, optimizer, tool,
-token, clarification, plan, error, end.
+then continues live without a gap or a duplicate. Each stored event is also announced with
+``NOTIFY`` once committed (``graph.notify``), which wakes a follower on another replica to
+read the table; polling is left as the fallback for when that replica's listening connection
+is down. Event names: metadata, status, optimizer, tool, token, clarification, plan, error, end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import traceback
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,8 @@ from psycopg_pool import AsyncConnectionPool
 from core.db import as_user
 from graph.context import Context
 from graph.foreground import ForegroundGate
+from graph.lease import RunLeases, let_go, owner_gone
+from graph.notify import NOTIFY_SQL, RunEventListener, RunEventNotifier, notice_payload
 from graph.run_events import (
     FAILED_MESSAGE,
     STREAM_MODES,
@@ -128,8 +132,9 @@ class RunManager:
         graph: Any,
         *,
         on_event: Callable[[RunEvent], None] | None = None,
-        heartbeat_s: float = 10.0,
+        heartbeat_s: float = 2.0,
         poll_s: float = 0.25,
+        recheck_s: float = 2.0,
         cpu_bound: Callable[[Context], bool] | None = None,
         max_cpu_bound: int = 4,
         foreground: ForegroundGate | None = None,
@@ -150,8 +155,12 @@ class RunManager:
         self._cpu_bound = cpu_bound or (lambda _: False)
         self._cpu_slots = asyncio.Semaphore(max_cpu_bound)
         self._foreground = foreground or ForegroundGate()
-        self._heartbeat_s = heartbeat_s
+        self.leases = RunLeases(pool, beat_s=heartbeat_s)
         self._poll_s = poll_s
+        self._recheck_s = recheck_s
+        kwargs = pool.kwargs if isinstance(pool.kwargs, dict) else {}
+        self.listener = RunEventListener(str(pool.conninfo), dict(kwargs))
+        self.notifier = RunEventNotifier(str(pool.conninfo), dict(kwargs))
         self._tasks: dict[str, asyncio.Task[TurnOutcome]] = {}
         self._interrupting = False
         self._recorders: set[asyncio.Task[None]] = set()
@@ -304,23 +313,14 @@ class RunManager:
         )
 
     def _deliver(self, run_id: str, event: RunEvent) -> None:
+        # Only committed events come here: followers elsewhere may read it from the table.
+        self.notifier.announce(run_id, event.seq)
         self.hub.publish(run_id, event)
         if self._on_event is not None:
             try:
                 self._on_event(event)
             except Exception:  # metrics must never break a run
                 logger.exception("run event observer failed")
-
-    async def _heartbeat(self, user_id: str, run_id: str) -> None:
-        # A long LLM call emits nothing for a while; the heartbeat tells the sweeper of any
-        # replica that this run is still alive.
-        while True:
-            await asyncio.sleep(self._heartbeat_s)
-            with contextlib.suppress(Exception):
-                async with as_user(self.pool, user_id) as conn:
-                    await conn.execute(
-                        "update chat.runs set heartbeat_at = now() where id = %s", (run_id,)
-                    )
 
     async def _execute(
         self, user_id: str, thread_id: str, run_id: str, message: str | None, context: Context
@@ -368,7 +368,8 @@ class RunManager:
 
         # A resumed turn starts from a checkpoint; a new one has one once the graph starts.
         checkpointed = message is None
-        heartbeat = asyncio.create_task(self._heartbeat(user_id, run_id))
+        # The lease tells the sweepers of every replica that this run is alive (graph.lease).
+        await self.leases.hold(run_id)
         config: dict[str, Any] = {
             "configurable": {"thread_id": thread_id},
             "metadata": {"run_id": run_id},
@@ -431,11 +432,13 @@ class RunManager:
                 )
             return outcome
         finally:
-            heartbeat.cancel()
-            if not ended:
+            if ended:
+                await asyncio.shield(self.leases.release(run_id))
+            else:
                 # The end could not be stored (database gone): still release the listeners
                 # now, and record the failure as soon as the database is back, so that the
                 # chat does not stay busy until a sweeper notices the stale heartbeat. The
+                # lease stays held until then: the sweepers leave the recording to us. The
                 # live events carry the ids and data ``close_interrupted_run`` stores.
                 for item in lost_run_events(run_id, seq, "db_unavailable", DB_LOST_MESSAGE):
                     self.hub.publish(run_id, item)
@@ -455,6 +458,7 @@ class RunManager:
                     await close_interrupted_run(
                         conn, run_id, user_id, "db_unavailable", DB_LOST_MESSAGE
                     )
+                await self.leases.release(run_id)
                 return
             except Exception as exc:  # still down: try again, less and less often
                 logger.debug("run %s: failure not recorded yet (%s)", run_id, type(exc).__name__)
@@ -495,6 +499,8 @@ class RunManager:
         # Subscribe before reading the table, so that nothing committed in between is lost;
         # the seq check drops what both paths deliver.
         queue = events if events is not None else self.hub.subscribe(run_id)
+        # Watch before reading the table too, for the same reason.
+        wake = self.listener.watch(run_id) if queue is None else None
         last = after
         try:
             stored = [] if events is not None else await self._events_after(user_id, run_id, last)
@@ -513,9 +519,17 @@ class RunManager:
                     if item.event == "end":
                         return
                     continue
-                # The run executes in another process: poll its events.
-                await asyncio.sleep(self._poll_s)
-                running = await self._still_running(user_id, run_id)
+                # The run executes in another process: its notices wake us (or, while the
+                # listener is down, a short poll); a longer re-check catches a run that ends
+                # without an event, such as one deleted with its chat.
+                assert wake is not None
+                patience = self._recheck_s if self.listener.connected else self._poll_s
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), patience)
+                woken = wake.is_set()
+                wake.clear()
+                # Status first: once it says finished, the end event is already stored.
+                running = True if woken else await self._still_running(user_id, run_id)
                 for item in await self._events_after(user_id, run_id, last):
                     last = item.seq
                     yield item
@@ -526,6 +540,8 @@ class RunManager:
         finally:
             if queue is not None:
                 self.hub.unsubscribe(run_id, queue)
+            if wake is not None:
+                self.listener.unwatch(run_id, wake)
 
     async def drain(self, grace_s: float, timeout_s: float = 10.0) -> int:
         """Let the runs executing here finish within ``grace_s``, then interrupt the others.
@@ -560,6 +576,9 @@ class RunManager:
         # Failures still waiting for the database are left to the sweeper of the next start.
         for recorder in list(self._recorders):
             recorder.cancel()
+        await self.listener.aclose()
+        await self.notifier.aclose()
+        await self.leases.aclose()
 
 
 def lost_run_events(run_id: str, after: int, code: str, message: str) -> list[RunEvent]:
@@ -611,20 +630,47 @@ async def close_interrupted_run(
         )
     ).fetchone()
     seq = int(top["n"]) if top else 0
-    for item in lost_run_events(run_id, seq, code, message):
+    lost = lost_run_events(run_id, seq, code, message)
+    for item in lost:
         await conn.execute(
             "insert into chat.run_events (run_id, seq, user_id, event, data)"
             " values (%s, %s, %s, %s, %s)",
             (run_id, item.seq, user_id, item.event, Jsonb(item.data)),
         )
+    await conn.execute(NOTIFY_SQL, (notice_payload(run_id, seq + len(lost)),))
     return True
 
 
-async def sweep_stale_runs(pool: AsyncConnectionPool[Any], stale_after_s: float = 60.0) -> int:
-    """Mark runs whose process died (stale heartbeat) as failed, with ``error`` and ``end``.
+@contextlib.asynccontextmanager
+async def _acting_as(conn: psycopg.AsyncConnection[Any], user_id: str) -> AsyncIterator[None]:
+    """Run a transaction on ``conn`` as ``user_id`` under row-level security (as ``as_user``)."""
+    async with conn.transaction():
+        await conn.execute(
+            "select set_config('request.jwt.claims', %s, true),"
+            " set_config('role', 'authenticated', true)",
+            (json.dumps({"sub": user_id, "role": "authenticated"}),),
+        )
+        yield
 
-    Runs as the app's login role so it sees every user's runs; each claim is an atomic
-    update, so replicas starting together never close the same run twice.
+
+async def sweep_stale_runs(
+    pool: AsyncConnectionPool[Any],
+    stale_after_s: float = 5.0,
+    hung_after_s: float = 60.0,
+    *,
+    exclude: Collection[str] = (),
+    restart_grace_s: float = 10.0,
+) -> int:
+    """Close the runs whose process is gone, with ``error`` and ``end`` events.
+
+    A run's process is gone when nobody holds the run's lease lock and its heartbeat is at
+    least ``stale_after_s`` old (``graph.lease``: the owner beats every 2 s), or when its
+    heartbeat is ``hung_after_s`` old whoever holds the lock. A free lock means nothing in the
+    ``restart_grace_s`` after Postgres starts (every lock went with the old server; owners take
+    them again as they reconnect), and the runs in ``exclude`` (this process's own) are left
+    to their owner. Runs as the app's login role so it sees every user's runs; each claim is an
+    atomic update, and the lease lock is held while closing, so replicas sweeping together
+    never close the same run twice.
 
     Returns:
         How many runs were closed.
@@ -633,25 +679,37 @@ async def sweep_stale_runs(pool: AsyncConnectionPool[Any], stale_after_s: float 
     async with pool.connection() as conn:
         rows = await (
             await conn.execute(
-                "select id, user_id from chat.runs where status = 'running'"
+                "select id, user_id, heartbeat_at < now() - make_interval(secs => %s) as hung,"
+                " pg_postmaster_start_time() < now() - make_interval(secs => %s) as settled"
+                " from chat.runs where status = 'running'"
                 " and heartbeat_at < now() - make_interval(secs => %s)",
-                (stale_after_s,),
+                (hung_after_s, restart_grace_s, stale_after_s),
             )
         ).fetchall()
     closed = 0
     for row in rows:
         run_id, user_id = str(row["id"]), str(row["user_id"])
-        async with as_user(pool, user_id) as conn:
-            # Staleness is checked again in the claim: the run may have beaten meanwhile.
-            if await close_interrupted_run(
-                conn,
-                run_id,
-                user_id,
-                "run_interrupted",
-                INTERRUPTED_MESSAGE,
-                stale_after_s=stale_after_s,
-            ):
-                closed += 1
+        if run_id in exclude:
+            continue
+        async with pool.connection() as conn:
+            free = await owner_gone(conn, run_id)
+            try:
+                if not (free and row["settled"]) and not row["hung"]:
+                    continue  # its process lives (or may, just after a restart)
+                async with _acting_as(conn, user_id):
+                    # Staleness is checked again in the claim: the run may have beaten since.
+                    if await close_interrupted_run(
+                        conn,
+                        run_id,
+                        user_id,
+                        "run_interrupted",
+                        INTERRUPTED_MESSAGE,
+                        stale_after_s=stale_after_s if free and row["settled"] else hung_after_s,
+                    ):
+                        closed += 1
+            finally:
+                if free:
+                    await let_go(conn, run_id)
     if closed:
         logger.warning("closed %d interrupted run(s)", closed)
     return closed

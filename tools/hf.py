@@ -14,11 +14,15 @@ import asyncio
 import logging
 import math
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import numpy as np
 import psycopg
 from langchain_core.embeddings import Embeddings
 from langchain_postgres import PGEngine, PGVectorStore
@@ -54,6 +58,7 @@ text-to-audio audio-to-audio text-to-video image-to-video video-text-to-text tex
 image-to-3d"""
 DIRECTIONAL_TASKS = {task.replace("-", " "): task for task in _DIRECTIONAL.split()}
 DIRECTIONAL_TASKS["speech to text"] = "automatic-speech-recognition"
+QUERY_CACHE_SIZE = 1024  # query vectors kept per process (a few MB at 384 dimensions)
 CARD_DOCS_VIEW = "card_chunk_docs"  # in schema hf; see migrations/0006_hf_card_chunk_docs.sql
 CARD_DOCS_METADATA = ["model_id", "card_hash", "chunk_index", "heading"]
 CARD_DOCS_METADATA += ["embedding_model_name", "chunker_version"]
@@ -129,6 +134,47 @@ limit %(limit)s
 """
 
 
+# Query vectors, most recently used last: many chats ask the same thing, and encoding a query
+# costs far more CPU than the rest of a search.
+# Keyed by the embedder object too: a stand-in may carry a real model's name.
+_query_vectors: OrderedDict[tuple[int, str, str], np.ndarray] = OrderedDict()
+_query_lock = threading.Lock()
+# One encoder thread: concurrent encodes in the default pool oversubscribe the cores (each
+# encode already uses every core), and a query queued behind the same one finds it cached.
+_query_encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hf-query-embed")
+
+
+def _cached_query_vector(key: tuple[int, str, str]) -> np.ndarray | None:
+    with _query_lock:
+        vector = _query_vectors.get(key)
+        if vector is not None:
+            _query_vectors.move_to_end(key)
+        return vector
+
+
+def _encode_query(embedder: Embedder, text: str) -> np.ndarray:
+    """Return the query's vector from the cache, or encode and cache it (on the encoder)."""
+    key = (id(embedder), embedder.model_name, text)
+    vector = _cached_query_vector(key)
+    if vector is not None:
+        return vector
+    vector = np.asarray(embedder.embed([text])[0])
+    with _query_lock:
+        _query_vectors[key] = vector
+        while len(_query_vectors) > QUERY_CACHE_SIZE:
+            _query_vectors.popitem(last=False)
+    return vector
+
+
+async def query_vector(embedder: Embedder, text: str) -> np.ndarray:
+    """Return the vector of a search query, encoding it off the event loop when not cached."""
+    vector = _cached_query_vector((id(embedder), embedder.model_name, text))
+    if vector is not None:
+        return vector
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_query_encoder, _encode_query, embedder, text)
+
+
 async def search_models(
     conn: psycopg.AsyncConnection[Any],
     embedder: Embedder,
@@ -177,7 +223,7 @@ async def search_models(
             )
         pairs = [(r["embedding_model_name"], r["chunker_version"]) for r in stored]
         raise EmbeddingMismatchError(pairs, *made_with)
-    vector = (await asyncio.to_thread(embedder.embed, [text]))[0]
+    vector = await query_vector(embedder, text)
     if len(vector) != sample["dims"]:
         detail = f" (stored vectors have {sample['dims']} dimensions, the query's {len(vector)})"
         raise EmbeddingMismatchError([made_with], *made_with, detail)

@@ -1,6 +1,9 @@
+import asyncio
+
+import numpy as np
 import pytest
 
-from tools.hf import MAX_QUERY_CHARS, MAX_TOP_K, named_task, search_models
+from tools.hf import MAX_QUERY_CHARS, MAX_TOP_K, named_task, query_vector, search_models
 
 
 class _NeverCalled:
@@ -51,3 +54,26 @@ async def test_search_when_arguments_out_of_bounds_then_value_error_before_any_w
 )
 def test_named_task_reads_directional_tasks_literally(query, task):
     assert named_task(query) == task
+
+
+class _CountingEmbedder:
+    model_name = "counting"
+    dim = 2
+
+    def __init__(self):
+        self.texts = []
+
+    def embed(self, texts):
+        self.texts += list(texts)
+        return np.asarray([[float(len(t)), 1.0] for t in texts], dtype=np.float32)
+
+
+async def test_same_query_many_times_at_once_then_encoded_once():
+    embedder = _CountingEmbedder()
+
+    vectors = await asyncio.gather(*(query_vector(embedder, "text to image") for _ in range(20)))
+    other = await query_vector(embedder, "code model")
+
+    assert embedder.texts == ["text to image", "code model"]
+    assert all(v.tolist() == [13.0, 1.0] for v in vectors)
+    assert other.tolist() == [10.0, 1.0]
