@@ -28,6 +28,7 @@ from langchain_core.messages import (
 from langchain_core.tools import BaseTool
 
 from agents.engine import EngineChoice, choose_engine, stack_queries
+from agents.job_costs import training_tokens
 from agents.llm import invoke_structured
 from agents.plan_builder import overhead_budget
 from agents.prompts import ARCHITECT_SYNTHESIS, ARCHITECT_SYSTEM, ARCHITECT_TASK
@@ -63,6 +64,11 @@ DEFAULT_MIN_GPU_GB = 16
 # A CPU-only deployment with nothing else said: a small general-purpose VM.
 CPU_ONLY_MIN_VCPU = 4
 CPU_ONLY_MIN_RAM_GB = 16
+# A training run longer than this on one GPU is planned on a node of several GPUs (at least
+# this much GPU memory in all: 4× 80 GB or 8× 40 GB), so that it takes days, not months.
+LONG_RUN_GPU_HOURS = 24
+TRAINING_NODE_VRAM_GB = 320
+A100_BF16_TFLOPS = 312
 # Share of GPU memory a serving engine may use (vLLM's default), as in compute and validation.
 GPU_MEMORY_UTILIZATION = 0.9
 
@@ -136,6 +142,9 @@ def compute_args(
         args["max_price_monthly"] = max(spec.budget_monthly_usd - overhead_budget(sizing), 0.0)
     if model_id:
         args.update(model_id=model_id, **workload_args(spec))
+        if long_training_run(spec, sizing):
+            # Days, not months: a run this long goes on one node of several GPUs.
+            args["min_vram_gb"] = max(args.get("min_vram_gb") or 0, TRAINING_NODE_VRAM_GB)
     elif spec.gpu_needed is not False and not spec.min_vram_gb:
         args["min_vram_per_gpu_gb"] = DEFAULT_MIN_GPU_GB
     return args
@@ -179,6 +188,16 @@ def configuration_args(
     if spec.latency.ttft_ms or spec.latency.tpot_ms:
         args["latency_stated"] = True
     return args
+
+
+def long_training_run(spec: WorkloadSpec, sizing: dict[str, Any] | None) -> bool:
+    """Say whether a training run would take more than a day on one A100 (6·N·D at 40 %)."""
+    tokens = training_tokens(spec)
+    params = (sizing or {}).get("params_billion")
+    if not tokens or not params or spec.task_type not in ("training", "fine_tuning"):
+        return False
+    gpu_hours = 6 * params * 1e9 * tokens / (A100_BF16_TFLOPS * 1e12 * 0.4) / 3600
+    return gpu_hours > LONG_RUN_GPU_HOURS
 
 
 def hf_args(spec: WorkloadSpec) -> dict[str, Any]:
@@ -317,7 +336,12 @@ def collect_results(
     relaxed = artifact("compute-relaxed")
     return {
         "skipped": skipped_tools(work),
-        "assumptions": workload_assumptions(spec),
+        "assumptions": workload_assumptions(spec) + (
+            [f"a training run of more than {LONG_RUN_GPU_HOURS} GPU-hours: planned on one node "
+             f"with at least {TRAINING_NODE_VRAM_GB} GB of GPU memory (4-8 GPUs, data-parallel) "
+             "so that it ends in days"]
+            if long_training_run(spec, artifact("sizing", "vram_sizing")) else []
+        ),
         "workload": workload_args(spec),
         "local": artifact("local", "local_cluster"),
         "sizing": artifact("sizing", "vram_sizing"),
@@ -441,6 +465,14 @@ def reconcile_with_tools(plan: DeploymentPlan, template: DeploymentPlan) -> Depl
     if not plan.gpu_recommendations and template.gpu_recommendations:
         plan.warnings.append("the model recommended no instance; listed the tools' cheapest fits")
         plan.gpu_recommendations = template.gpu_recommendations
+    config = template.configuration
+    first = plan.gpu_recommendations[0] if plan.gpu_recommendations else None
+    if config is not None and first is not None and (
+        (first.provider, first.instance_type) == (config.provider, config.instance_type)
+    ):
+        # The model kept the searched configuration: its files deploy exactly that.
+        plan.configuration = config
+        first.instances = config.instances
     if plan.serving_engine is None:
         plan.serving_engine = template.serving_engine
         plan.serving_engine_why = template.serving_engine_why

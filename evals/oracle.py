@@ -74,6 +74,7 @@ OWN_PROVIDER = "own"
 # What a plan says when it could not meet the GPUs, instances or GPU count the user named.
 RELAXED_WARNING = "your hardware constraint"
 SHORTFALL_WARNING = "nothing in the catalog carries the load as asked"
+TRAINING_NODE_GB = 320  # a long training run goes on one node with this much GPU memory
 
 
 def hourly_price(instance: Instance, spec: WorkloadSpec) -> float | None:
@@ -103,6 +104,27 @@ def _allowed(instance: Instance, spec: WorkloadSpec, relaxed: bool) -> bool:
     return not hardware.max_gpus or instance.gpu_count <= hardware.max_gpus
 
 
+def _long_training_run(spec: WorkloadSpec, need: Need | None, catalog: Catalog) -> bool:
+    """Say whether the planner's rule puts a training run on one multi-GPU node.
+
+    Documented rule: 6·N·D FLOPs at 40 % of an A100's 312 dense TFLOPS over 24 GPU-hours
+    (D: dataset tokens, or examples × 512, times the epochs).
+    """
+    data = spec.training
+    tokens = data.dataset_tokens or (data.dataset_examples * 512 if data.dataset_examples else 0)
+    if spec.task_type not in ("training", "fine_tuning") or not tokens or need is None:
+        return False
+    arch = catalog.architectures.get(need.model_id)
+    model = catalog.models.get(need.model_id)
+    params = (arch.params_billion_total if arch else None) or (
+        model.params_billion if model else None
+    )
+    if not params:
+        return False
+    gpu_hours = 6 * params * 1e9 * tokens * (data.epochs or 1) / (312e12 * 0.4) / 3600
+    return gpu_hours > 24
+
+
 def candidates(
     spec: WorkloadSpec, need: Need | None, catalog: Catalog, relaxed: bool = False
 ) -> list[tuple[Instance, float]]:
@@ -112,9 +134,12 @@ def candidates(
     that says it could not meet them is compared with.
     """
     found = []
+    node_floor = TRAINING_NODE_GB if _long_training_run(spec, need, catalog) else 0.0
     for inst in catalog.instances.values():
         hourly = hourly_price(inst, spec)
         if hourly is None or not _allowed(inst, spec, relaxed):
+            continue
+        if inst.gpu_memory_gb_total < node_floor:
             continue
         if spec.gpu_needed is False:
             # CPU-only: the documented floor, with RAM for the model when one was sized.
