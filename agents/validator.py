@@ -19,7 +19,13 @@ from agents.artifacts.configure import InstanceFacts
 from agents.consistency import artifact_problems, check_plan, step_problems
 from agents.constraints import OWN_PROVIDER
 from agents.plan_builder import HOURS_PER_MONTH, cost_estimate, steps_for, with_deployment
-from agents.schemas import DeploymentPlan, GpuRecommendation, ModelRecommendation, WorkloadSpec
+from agents.schemas import (
+    Artifact,
+    DeploymentPlan,
+    GpuRecommendation,
+    ModelRecommendation,
+    WorkloadSpec,
+)
 from tools.catalog import model_licences
 
 # A plan's GPUs must hold the sizing within this share of their memory (vLLM's default).
@@ -245,9 +251,9 @@ def _instances(plan: DeploymentPlan) -> int:
     return max(plan.deployment.instances, 1) if plan.configuration else plan.deployment.replicas
 
 
-def _artifacts_parse(plan: DeploymentPlan) -> bool:
+def _artifacts_parse(artifacts: list[Artifact]) -> bool:
     try:
-        for artifact in plan.artifacts:
+        for artifact in artifacts:
             list(yaml.load_all(artifact.content, Loader=_LOADER))
     except yaml.YAMLError:
         return False
@@ -265,7 +271,8 @@ async def _deployment(
     Files written by a model are replaced (with a warning when they disagreed with the
     configuration): the files always come from the configuration, never from text.
     """
-    before = plan.model_copy(deep=True)
+    # ``with_deployment`` replaces the list of files; the files themselves are not changed.
+    before = list(plan.artifacts)
     first = plan.gpu_recommendations[0] if plan.gpu_recommendations else None
     row = rows.get(first.instance_type) if first else None
     facts = InstanceFacts(row.get("vcpus"), row.get("memory_gb")) if row else None
@@ -290,10 +297,13 @@ async def _deployment(
     plan = with_deployment(plan, spec, facts, spot=spot, model_max_context=context, steps=False)
     if step_problems(plan) or not plan.deployment_steps or plan.deployment is None:
         plan.deployment_steps = steps_for(plan.deployment, plan.kubernetes_stack)
-    if before.artifacts and plan.deployment and not _artifacts_parse(before):
+    # Files identical to the ones generated from the checked configuration (the offline
+    # template's always are) agree with it by construction: parsing them would find nothing.
+    unchanged = [a.content for a in before] == [a.content for a in plan.artifacts]
+    if before and plan.deployment and not unchanged and not _artifacts_parse(before):
         plan.warnings.append("the plan's files were not valid YAML: regenerated them")
-    elif before.artifacts and plan.deployment:
-        if artifact_problems(plan.deployment, before.artifacts):
+    elif before and plan.deployment and not unchanged:
+        if artifact_problems(plan.deployment, before):
             plan.warnings.append(
                 "the plan's files did not match its configuration: regenerated them from it"
             )

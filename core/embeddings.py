@@ -12,9 +12,11 @@ Every vector comes back L2-normalised, so cosine similarity is a dot product.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
+import queue
 import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -145,6 +147,113 @@ class OpenAIEmbedder:
         return _normalise(np.asarray(out, dtype=np.float32).reshape(len(texts), -1))
 
 
+class EncodeQueue:
+    """One worker thread that encodes for a whole process, a batch of what is waiting at a time.
+
+    Encoding from the default thread pool let several encodes run at once, each one already
+    using every core (torch's intra-op threads): on two cores they slowed each other and the
+    event loop down. Here callers queue their texts; the worker takes everything waiting
+    (up to ``max_texts``), encodes it in one call and hands each caller its rows. Texts asked
+    for twice in a batch are encoded once.
+    """
+
+    def __init__(self, embedder: Embedder, max_texts: int = 256) -> None:
+        """Encode with ``embedder``; a batch takes at most ``max_texts`` texts."""
+        self._embedder = embedder
+        self._max_texts = max_texts
+        self._waiting: queue.SimpleQueue[_Request] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self.batches = 0
+        """Encoder calls made so far (a figure for tests and benchmarks)."""
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Return the texts' vectors, encoded by the worker along with whatever else waits."""
+        if not texts:
+            return np.zeros((0, self._embedder.dim), dtype=np.float32)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[np.ndarray] = loop.create_future()
+        self._ensure_worker()
+        self._waiting.put(_Request(list(texts), loop, future))
+        return await future
+
+    def _ensure_worker(self) -> None:
+        with self._start_lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(
+                    target=self._work, name="embeddings-encoder", daemon=True
+                )
+                self._worker.start()
+
+    def _work(self) -> None:
+        while True:
+            batch = [self._waiting.get()]
+            size = len(batch[0].texts)
+            while size < self._max_texts:
+                try:
+                    batch.append(self._waiting.get_nowait())
+                except queue.Empty:
+                    break
+                size += len(batch[-1].texts)
+            self._encode(batch)
+
+    def _encode(self, batch: list[_Request]) -> None:
+        unique = list(dict.fromkeys(text for request in batch for text in request.texts))
+        try:
+            vectors = np.asarray(self._embedder.embed(unique), dtype=np.float32)
+        except Exception as exc:  # every caller of the batch gets the failure
+            for request in batch:
+                request.settle(error=exc)
+            return
+        finally:
+            self.batches += 1
+        row = {text: i for i, text in enumerate(unique)}
+        for request in batch:
+            request.settle(vectors=vectors[[row[t] for t in request.texts]])
+
+
+class _Request:
+    """Texts waiting for the encoder, and where their vectors go."""
+
+    def __init__(
+        self, texts: list[str], loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]
+    ) -> None:
+        self.texts = texts
+        self._loop = loop
+        self._future = future
+
+    def settle(self, *, vectors: np.ndarray | None = None, error: Exception | None = None) -> None:
+        def deliver() -> None:
+            if self._future.done():  # the caller gave up (cancelled)
+                return
+            if error is not None:
+                self._future.set_exception(error)
+            else:
+                self._future.set_result(vectors)
+
+        with contextlib.suppress(RuntimeError):  # the caller's loop is closed
+            self._loop.call_soon_threadsafe(deliver)
+
+
+_queues: dict[int, tuple[Embedder, EncodeQueue]] = {}
+_queues_lock = threading.Lock()
+
+
+def encode_queue(embedder: Embedder) -> EncodeQueue:
+    """Return the process's encode queue for ``embedder`` (one per embedder object)."""
+    with _queues_lock:
+        held = _queues.get(id(embedder))
+        if held is None or held[0] is not embedder:
+            held = (embedder, EncodeQueue(embedder))
+            _queues[id(embedder)] = held
+        return held[1]
+
+
+async def aembed(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    """Encode ``texts`` off the event loop, through the process's one encoder per embedder."""
+    return await encode_queue(embedder).embed(texts)
+
+
 _shared: dict[tuple[str, ...], Embedder] = {}
 _shared_lock = threading.Lock()
 
@@ -264,7 +373,7 @@ async def aembed_with_cache(
         if digest not in found:
             missing_unique.setdefault(digest, text)
     if missing_unique:
-        fresh = await asyncio.to_thread(embedder.embed, list(missing_unique.values()))
+        fresh = await aembed(embedder, list(missing_unique.values()))
         async with aconn.cursor() as cur:
             await cur.executemany(
                 _CACHE_STORE,

@@ -30,6 +30,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from core.db import as_user
 from graph.context import Context
+from graph.event_writer import RunEventWriter
 from graph.foreground import ForegroundGate
 from graph.lease import RunLeases, let_go, owner_gone
 from graph.notify import NOTIFY_SQL, RunEventListener, RunEventNotifier, notice_payload
@@ -331,38 +332,42 @@ class RunManager:
         # Only turns that compute hold the event loop; one waiting on an LLM gives it back.
         cpu_bound = self._cpu_bound(context)
 
+        async def store(batch: list[RunEvent]) -> None:
+            async with as_user(self.pool, user_id, pipelined=True) as conn:
+                for item in batch:
+                    await self._insert(conn, user_id, run_id, item)
+
+        writer = RunEventWriter(store, lambda item: self._deliver(run_id, item), stored_seq=seq)
+
         async def emit(event: str, data: dict[str, Any]) -> None:
             nonlocal seq
             if cpu_bound:
                 await self._foreground.wait_quiet()
-            # ``seq`` counts stored events only: the events that say the run was lost follow
-            # the last one stored, live as in the table.
-            item = RunEvent(seq + 1, event, data)
-            async with as_user(self.pool, user_id, pipelined=True) as conn:
-                await self._insert(conn, user_id, run_id, item)
-            seq = item.seq
-            self._deliver(run_id, item)
+            # ``seq`` counts events as they are emitted; the writer stores them in batches
+            # while the graph goes on, and delivers each once committed (graph.event_writer).
+            seq += 1
+            writer.add(RunEvent(seq, event, data))
 
         async def finish(status: str, outcome: TurnOutcome, error: str | None) -> None:
             nonlocal seq
+            pending = await writer.settle()
             final_name, final_data = terminal_event(run_id, outcome)
             final = RunEvent(seq + 1, final_name, final_data)
             end = RunEvent(
                 seq + 2, "end", {"status": status, "response_type": outcome.response_type}
             )
-            # The end event and the status change commit together: whoever sees the run
-            # finished also finds its end event in the table.
+            # The end event and the status change commit together (with the events still
+            # pending): whoever sees the run finished also finds its end event in the table.
             async with as_user(self.pool, user_id, pipelined=True) as conn:
-                await self._insert(conn, user_id, run_id, final)
-                await self._insert(conn, user_id, run_id, end)
+                for item in (*pending, final, end):
+                    await self._insert(conn, user_id, run_id, item)
                 await conn.execute(
                     "update chat.runs set status = %s, error = %s, finished_at = now(),"
                     " heartbeat_at = now() where id = %s",
                     (status, error, run_id),
                 )
             seq = end.seq
-            self._deliver(run_id, final)
-            self._deliver(run_id, end)
+            writer.committed([*pending, final, end])
             nonlocal ended
             ended = True
 
@@ -440,7 +445,8 @@ class RunManager:
                 # chat does not stay busy until a sweeper notices the stale heartbeat. The
                 # lease stays held until then: the sweepers leave the recording to us. The
                 # live events carry the ids and data ``close_interrupted_run`` stores.
-                for item in lost_run_events(run_id, seq, "db_unavailable", DB_LOST_MESSAGE):
+                lost = lost_run_events(run_id, writer.stored_seq, "db_unavailable", DB_LOST_MESSAGE)
+                for item in lost:
                     self.hub.publish(run_id, item)
                 self._record_later(user_id, run_id)
             self.hub.close(run_id)

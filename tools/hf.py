@@ -17,7 +17,6 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -30,7 +29,7 @@ from sqlalchemy.engine import make_url
 
 from core.cards import CHUNKER_VERSION
 from core.db import fetch_with_local_settings
-from core.embeddings import Embedder, vector_literal
+from core.embeddings import Embedder, aembed, vector_literal
 from tools.hf_rank import (
     Candidate,
     ChunkHit,
@@ -139,9 +138,9 @@ limit %(limit)s
 # Keyed by the embedder object too: a stand-in may carry a real model's name.
 _query_vectors: OrderedDict[tuple[int, str, str], np.ndarray] = OrderedDict()
 _query_lock = threading.Lock()
-# One encoder thread: concurrent encodes in the default pool oversubscribe the cores (each
-# encode already uses every core), and a query queued behind the same one finds it cached.
-_query_encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hf-query-embed")
+# Encodes under way, by event loop and query: the same query asked again meanwhile waits for
+# the same encode (single flight) instead of queueing a second one.
+_query_encodes: dict[tuple[int, int, str, str], asyncio.Future[np.ndarray]] = {}
 
 
 def _cached_query_vector(key: tuple[int, str, str]) -> np.ndarray | None:
@@ -152,27 +151,29 @@ def _cached_query_vector(key: tuple[int, str, str]) -> np.ndarray | None:
         return vector
 
 
-def _encode_query(embedder: Embedder, text: str) -> np.ndarray:
-    """Return the query's vector from the cache, or encode and cache it (on the encoder)."""
+async def query_vector(embedder: Embedder, text: str) -> np.ndarray:
+    """Return the vector of a search query: from the cache, or encoded and cached.
+
+    Encodes go through the process's one encoder (``core.embeddings.aembed``), which batches
+    the queries waiting together and encodes a query asked twice in a batch once.
+    """
     key = (id(embedder), embedder.model_name, text)
     vector = _cached_query_vector(key)
     if vector is not None:
         return vector
-    vector = np.asarray(embedder.embed([text])[0])
+    flight = (id(asyncio.get_running_loop()), *key)
+    encode = _query_encodes.get(flight)
+    if encode is None:
+        encode = asyncio.ensure_future(aembed(embedder, [text]))
+        _query_encodes[flight] = encode
+        encode.add_done_callback(lambda _: _query_encodes.pop(flight, None))
+    # Shielded: one caller giving up must not cancel the encode the others wait for.
+    vector = np.asarray((await asyncio.shield(encode))[0])
     with _query_lock:
         _query_vectors[key] = vector
         while len(_query_vectors) > QUERY_CACHE_SIZE:
             _query_vectors.popitem(last=False)
     return vector
-
-
-async def query_vector(embedder: Embedder, text: str) -> np.ndarray:
-    """Return the vector of a search query, encoding it off the event loop when not cached."""
-    vector = _cached_query_vector((id(embedder), embedder.model_name, text))
-    if vector is not None:
-        return vector
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_query_encoder, _encode_query, embedder, text)
 
 
 async def search_models(
@@ -402,12 +403,12 @@ class EmbedderEmbeddings(Embeddings):
         return self.embed_documents([text])[0]
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Embed documents off the event loop."""
-        return await asyncio.to_thread(self.embed_documents, texts)
+        """Embed documents off the event loop, through the process's one encoder."""
+        return [[float(x) for x in row] for row in await aembed(self.embedder, texts)]
 
     async def aembed_query(self, text: str) -> list[float]:
-        """Embed one query off the event loop."""
-        return await asyncio.to_thread(self.embed_query, text)
+        """Embed one query off the event loop, through the process's one encoder."""
+        return (await self.aembed_documents([text]))[0]
 
 
 def card_vector_engine(database_url: str) -> PGEngine:

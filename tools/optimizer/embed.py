@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import psycopg
 
-from core.embeddings import Embedder, aembed_with_cache
+from core.embeddings import Embedder, aembed, aembed_with_cache
 
 
 async def embed_texts(
@@ -36,6 +35,6 @@ async def embed_texts(
     unique = list(dict.fromkeys(texts))
     if not unique:
         return np.zeros((0, embedder.dim), dtype=np.float32)
-    vectors = await asyncio.to_thread(embedder.embed, unique)
+    vectors = await aembed(embedder, unique)
     row = {text: i for i, text in enumerate(unique)}
     return np.asarray(vectors, dtype=np.float32)[[row[t] for t in texts]]
