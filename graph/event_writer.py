@@ -73,17 +73,23 @@ class RunEventWriter:
             BaseException: The error that stopped a batch (the database is gone).
 
         """
+        # Taken before waiting: the batch in flight is the flusher's last, and what was
+        # emitted behind it commits with the run's end instead of in a transaction of its own.
+        pending, self._pending = self._pending, []
         flusher = self._flusher
         if flusher is not None:
             if not flusher.done():
                 # Shielded: a run cancelled while settling must not cut a batch mid-commit;
                 # it settles again on its way out and finds the batch done.
-                await asyncio.shield(flusher)
+                try:
+                    await asyncio.shield(flusher)
+                except asyncio.CancelledError:
+                    self._pending = pending + self._pending  # for the settle on the way out
+                    raise
             if flusher.cancelled() and self._failure is None:  # only when the loop closes
                 self._failure = RuntimeError("a batch of run events was cut short")
         if self._failure is not None:
             raise self._failure
-        pending, self._pending = self._pending, []
         return pending
 
     def committed(self, events: list[RunEvent]) -> None:

@@ -391,6 +391,12 @@ class RunManager:
                     config,
                     context=context,
                     stream_mode=STREAM_MODES,
+                    # Each step's checkpoint is saved before the next step starts: a turn
+                    # that loses its process or its database resumes from where it stopped,
+                    # and ``resumable`` is only said once the turn's input is saved. (With
+                    # LangGraph's default, "async", saves lag behind a turn whose events no
+                    # longer wait on the table, and a lost turn could leave none.)
+                    durability="sync",
                 ):
                     checkpointed = True  # the graph saved the turn's input before its first step
                     for name, data in map_chunk(mode, chunk):
