@@ -305,12 +305,22 @@ class RunManager:
         return bool(snapshot.next)
 
     async def _insert(
-        self, conn: psycopg.AsyncConnection[Any], user_id: str, run_id: str, event: RunEvent
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        user_id: str,
+        run_id: str,
+        *events: RunEvent,
     ) -> None:
+        """Insert ``events`` in one statement (a batch costs one statement, not one each)."""
+        if not events:
+            return
+        rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(events))
+        params: list[Any] = []
+        for event in events:
+            params += [run_id, event.seq, user_id, event.event, Jsonb(event.data)]
         await conn.execute(
-            "insert into chat.run_events (run_id, seq, user_id, event, data)"
-            " values (%s, %s, %s, %s, %s)",
-            (run_id, event.seq, user_id, event.event, Jsonb(event.data)),
+            f"insert into chat.run_events (run_id, seq, user_id, event, data) values {rows}",
+            params,
         )
 
     def _deliver(self, run_id: str, event: RunEvent) -> None:
@@ -334,8 +344,7 @@ class RunManager:
 
         async def store(batch: list[RunEvent]) -> None:
             async with as_user(self.pool, user_id, pipelined=True) as conn:
-                for item in batch:
-                    await self._insert(conn, user_id, run_id, item)
+                await self._insert(conn, user_id, run_id, *batch)
 
         writer = RunEventWriter(store, lambda item: self._deliver(run_id, item), stored_seq=seq)
 
@@ -359,8 +368,7 @@ class RunManager:
             # The end event and the status change commit together (with the events still
             # pending): whoever sees the run finished also finds its end event in the table.
             async with as_user(self.pool, user_id, pipelined=True) as conn:
-                for item in (*pending, final, end):
-                    await self._insert(conn, user_id, run_id, item)
+                await self._insert(conn, user_id, run_id, *pending, final, end)
                 await conn.execute(
                     "update chat.runs set status = %s, error = %s, finished_at = now(),"
                     " heartbeat_at = now() where id = %s",
