@@ -156,6 +156,21 @@ _EXAMPLES = re.compile(
 _EPOCHS = re.compile(rf"{NUMBER}\s+epochs?\b|epochs?\s*(?:=|:|of)?\s*{NUMBER}\b")
 _VRAM = re.compile(rf"{NUMBER}\s*(?:gb|gib)\b(?:\s*(?:of\s*)?(?:vram|gpu memory|gpu))?")
 _NEGATED = re.compile(r"\bnot\s+(?:the\s+|a\s+|an\s+)?$")
+# A size glued to a model's name ("mistral 7b", "mixtral 8x7b", "a 1.5B") is how big the model
+# is, never a count of documents or users; it counts something only when the thing counted
+# follows at once ("60B tokens", "2b rows").
+_COUNTED = (
+    rf"tokens?|param(?:eter)?s?|words|rows|examples|samples|pairs|records|images|requests|"
+    rf"queries|{DOC_NOUNS}"
+)
+_GLUED_SIZE = re.compile(
+    rf"(?<![\w.$,])(?:\d+x)?\d+(?:\.\d+)?(?:b|bn)(?![a-z0-9])(?!\s*-?\s*(?:{_COUNTED})\b)"
+)
+
+
+def without_model_sizes(text: str) -> str:
+    """Blank out model sizes glued to names ("7b"), keeping every other position in place."""
+    return _GLUED_SIZE.sub(lambda m: " " * len(m[0]), text)
 
 
 def _stated(pattern: re.Pattern[str], text: str) -> list[re.Match[str]]:

@@ -112,7 +112,7 @@ def test_vague_then_asked_once_then_planned_on_defaults(vocabulary):
         ("we need a chatbot on qwen 2.5 32b for about 40 people", "Qwen/Qwen2.5-32B-Instruct"),
         ("can u host llama3-8b for our helpdesk?", "meta-llama/Meta-Llama-3-8B-Instruct"),
         ("is phi-3 mini enough for a small FAQ bot?", "microsoft/Phi-3-mini-4k-instruct"),
-        ("run deepseek r1 distill 32B over our contracts", "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B"),
+        ("run deepseek r1 distill 32B on contracts", "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B"),
         ("Qwen 2.5 Coder 32B as a code assistant", "Qwen/Qwen2.5-Coder-32B-Instruct"),
         ("gemma 2 9b sorting support tickets", "google/gemma-2-9b-it"),
         ("llama 3.1 70b for the sales team", "meta-llama/Llama-3.1-70B-Instruct"),
