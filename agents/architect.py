@@ -28,7 +28,7 @@ from langchain_core.messages import (
 from langchain_core.tools import BaseTool
 
 from agents.engine import EngineChoice, choose_engine, stack_queries
-from agents.job_costs import training_tokens
+from agents.job_costs import ranks_by_job, training_tokens
 from agents.llm import invoke_structured
 from agents.plan_builder import overhead_budget
 from agents.prompts import ARCHITECT_SYNTHESIS, ARCHITECT_SYSTEM, ARCHITECT_TASK
@@ -69,6 +69,9 @@ CPU_ONLY_MIN_RAM_GB = 16
 LONG_RUN_GPU_HOURS = 24
 TRAINING_NODE_VRAM_GB = 320
 A100_BF16_TFLOPS = 312
+# Instance types a training search returns to be ranked by job cost (the compute search's most):
+# more than the types with a node's worth of GPU memory in the catalog.
+JOB_RANKED_TOP_K = 50
 # Share of GPU memory a serving engine may use (vLLM's default), as in compute and validation.
 GPU_MEMORY_UTILIZATION = 0.9
 
@@ -142,6 +145,10 @@ def compute_args(
         args["max_price_monthly"] = max(spec.budget_monthly_usd - overhead_budget(sizing), 0.0)
     if model_id:
         args.update(model_id=model_id, **workload_args(spec))
+        if ranks_by_job(spec):
+            # Ranked by the run's cost afterwards (a faster GPU can cost more an hour and
+            # less a run): every type the search may return, not the five cheapest an hour.
+            args["top_k"] = JOB_RANKED_TOP_K
         if long_training_run(spec, sizing):
             # Days, not months: a run this long goes on one node of several GPUs.
             args["min_vram_gb"] = max(args.get("min_vram_gb") or 0, TRAINING_NODE_VRAM_GB)

@@ -149,6 +149,12 @@ _DATASET_TOKENS = re.compile(
     r"(?!\s*(?:per|a|an|each|/)\s*(?:day|hour|month|week|second|request|response))"
     rf"|{NUM}[- ]tokens?\s+(?:dataset|corpus)"
 )
+# In a training chat a token count with no rate or request around it is the data: "a 7B base
+# model, 200 billion tokens".
+_TRAINING_TOKENS = re.compile(
+    rf"{NUM}\s+tokens\b(?!\s*(?:per|a|an|each|/|in\b|out\b|of context|context)"
+    rf"|\s*(?:of\s+)?(?:context|prompt|input|output))"
+)
 _EXAMPLES = re.compile(
     rf"{NUM}\s+(?:[a-z-]+\s+){{0,2}}?(?:examples|samples|conversations|dialogues|dialogs|pairs|"
     rf"rows|instructions|records|images|documents|transcripts|tickets|chats)\b"
@@ -312,6 +318,8 @@ def read_training_data(text: str, training: bool) -> Found:
         value = amount(m[1], m[2]) if m[1] else amount(m[3], m[4])
         if training or value >= 1e8:
             found["training.dataset_tokens"] = (value, m.start())
+    elif training and (m := _last(_TRAINING_TOKENS, text)):
+        found["training.dataset_tokens"] = (amount(m[1], m[2]), m.start())
     if training and (m := _last(_EXAMPLES, text)):
         found["training.dataset_examples"] = (int(amount(m[1], m[2])), m.start())
     if m := _last(_EPOCHS, text):

@@ -160,3 +160,11 @@ def test_rate_beside_a_named_model_then_read(vocabulary):
     spec = _spec(vocabulary, "mistral 7b summarizing support tickets, roughly 2 requests a second")
 
     assert spec.scale.requests_per_second == 2
+
+
+def test_training_chat_with_a_bare_token_count_then_the_dataset_size(vocabulary):
+    said = "pre-training run for a 7B base model, 200 billion tokens, GCP or Azure"
+    spec = _spec(vocabulary, said)
+
+    assert spec.training.dataset_tokens == 2e11
+    assert spec.model_needs.size_billion_params == 7
