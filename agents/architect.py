@@ -69,9 +69,6 @@ CPU_ONLY_MIN_RAM_GB = 16
 LONG_RUN_GPU_HOURS = 24
 TRAINING_NODE_VRAM_GB = 320
 A100_BF16_TFLOPS = 312
-# Instance types a training search returns to be ranked by job cost (the compute search's most):
-# more than the types with a node's worth of GPU memory in the catalog.
-JOB_RANKED_TOP_K = 50
 # Share of GPU memory a serving engine may use (vLLM's default), as in compute and validation.
 GPU_MEMORY_UTILIZATION = 0.9
 
@@ -146,9 +143,8 @@ def compute_args(
     if model_id:
         args.update(model_id=model_id, **workload_args(spec))
         if ranks_by_job(spec):
-            # Ranked by the run's cost afterwards (a faster GPU can cost more an hour and
-            # less a run): every type the search may return, not the five cheapest an hour.
-            args["top_k"] = JOB_RANKED_TOP_K
+            # A faster GPU can cost more an hour and less a run: rank by the run.
+            args["rank"] = "run_cost"
         if long_training_run(spec, sizing):
             # Days, not months: a run this long goes on one node of several GPUs.
             args["min_vram_gb"] = max(args.get("min_vram_gb") or 0, TRAINING_NODE_VRAM_GB)

@@ -7,11 +7,10 @@ monthly figure is what the runs cost, not an instance kept busy 24/7.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from agents.schemas import JobCost, WorkloadSpec
-from tools.jobs import Method, batch_inference_job, training_job
+from tools.jobs import Method, batch_inference_job, run_cost_key, training_job
 from tools.search import Configuration
 
 # A nightly or daily batch runs this many times a month.
@@ -78,18 +77,6 @@ def training_cost(
 def ranks_by_job(spec: WorkloadSpec) -> bool:
     """Say whether instances are ranked by what the run costs: training with a known size."""
     return spec.task_type in ("training", "fine_tuning") and training_tokens(spec) is not None
-
-
-def run_cost_key(hourly_usd: float | None, gpu_count: float, dense_tflops: float | None) -> float:
-    """Return $ per dense TFLOP-hour on an instance: what a training run costs, up to a factor.
-
-    A run's GPU-hours are 6·N·D (4·N·D for LoRA) over the GPU's dense rate at one MFU, and it
-    costs GPU-hours × hourly / GPUs: for one job every instance's cost is this key times the
-    same constant. Unpriceable instances (no rate or price) rank last.
-    """
-    if not hourly_usd or not dense_tflops or gpu_count <= 0:
-        return math.inf
-    return hourly_usd / (gpu_count * dense_tflops)
 
 
 def rank_by_job_cost(

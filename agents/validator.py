@@ -18,10 +18,11 @@ from psycopg import AsyncConnection
 from agents.artifacts.configure import InstanceFacts
 from agents.consistency import artifact_problems, check_plan, step_problems
 from agents.constraints import OWN_PROVIDER
-from agents.job_costs import ranks_by_job, run_cost_key
+from agents.job_costs import ranks_by_job
 from agents.plan_builder import HOURS_PER_MONTH, cost_estimate, steps_for, with_deployment
 from agents.schemas import DeploymentPlan, GpuRecommendation, ModelRecommendation, WorkloadSpec
 from tools.catalog import model_licences
+from tools.jobs import run_cost_key
 
 # A plan's GPUs must hold the sizing within this share of their memory (vLLM's default).
 GPU_MEMORY_UTILIZATION = 0.9
