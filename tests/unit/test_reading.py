@@ -5,7 +5,9 @@ import pytest
 from agents.offline_extractor import merge_readings, read_message, to_spec
 from agents.reading.numbers import digits_for_words
 from agents.reading.vocabulary import Vocabulary
+from agents.requirements import ground_models
 from agents.requirements_rules import decide, questions_for
+from agents.schemas import WorkloadSpec
 from core.catalog_files import DATA_DIR
 from tools.catalog import catalog_facts_from_files
 from tools.regions import regions_in
@@ -168,3 +170,11 @@ def test_training_chat_with_a_bare_token_count_then_the_dataset_size(vocabulary)
 
     assert spec.training.dataset_tokens == 2e11
     assert spec.model_needs.size_billion_params == 7
+
+
+def test_llm_reading_names_a_family_with_version_then_grounded_to_the_catalog_id(vocabulary):
+    spec = WorkloadSpec(task_type="inference", model_needs={"named_models": ["qwen 2.5 32b"]})
+
+    grounded = ground_models(spec, vocabulary)
+
+    assert grounded.model_needs.named_models == ["Qwen/Qwen2.5-32B-Instruct"]
