@@ -344,6 +344,11 @@ def collect_results(
              f"with at least {TRAINING_NODE_VRAM_GB} GB of GPU memory (4-8 GPUs, data-parallel) "
              "so that it ends in days"]
             if long_training_run(spec, artifact("sizing", "vram_sizing")) else []
+        ) + (
+            ["instances ranked by what the whole run costs (GPU-hours from the FLOPs at one MFU "
+             "× $/GPU-hour), not by the hourly price: a faster GPU can be dearer an hour and "
+             "cheaper a run"]
+            if ranks_by_job(spec) else []
         ),
         "workload": workload_args(spec),
         "local": artifact("local", "local_cluster"),
