@@ -28,7 +28,7 @@ from langchain_core.messages import (
 from langchain_core.tools import BaseTool
 
 from agents.engine import EngineChoice, choose_engine, stack_queries
-from agents.job_costs import training_tokens
+from agents.job_costs import ranks_by_job, training_tokens
 from agents.llm import invoke_structured
 from agents.plan_builder import overhead_budget
 from agents.prompts import ARCHITECT_SYNTHESIS, ARCHITECT_SYSTEM, ARCHITECT_TASK
@@ -142,6 +142,9 @@ def compute_args(
         args["max_price_monthly"] = max(spec.budget_monthly_usd - overhead_budget(sizing), 0.0)
     if model_id:
         args.update(model_id=model_id, **workload_args(spec))
+        if ranks_by_job(spec):
+            # A faster GPU can cost more an hour and less a run: rank by the run.
+            args["rank"] = "run_cost"
         if long_training_run(spec, sizing):
             # Days, not months: a run this long goes on one node of several GPUs.
             args["min_vram_gb"] = max(args.get("min_vram_gb") or 0, TRAINING_NODE_VRAM_GB)
@@ -341,6 +344,11 @@ def collect_results(
              f"with at least {TRAINING_NODE_VRAM_GB} GB of GPU memory (4-8 GPUs, data-parallel) "
              "so that it ends in days"]
             if long_training_run(spec, artifact("sizing", "vram_sizing")) else []
+        ) + (
+            ["instances ranked by what the whole run costs (GPU-hours from the FLOPs at one MFU "
+             "× $/GPU-hour), not by the hourly price: a faster GPU can be dearer an hour and "
+             "cheaper a run"]
+            if ranks_by_job(spec) else []
         ),
         "workload": workload_args(spec),
         "local": artifact("local", "local_cluster"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from agents.schemas import JobCost, WorkloadSpec
-from tools.jobs import Method, batch_inference_job, training_job
+from tools.jobs import Method, batch_inference_job, run_cost_key, training_job
 from tools.search import Configuration
 
 # A nightly or daily batch runs this many times a month.
@@ -72,3 +72,54 @@ def training_cost(
         runs_per_month=1,
         formula=job.formula + "; " + "; ".join(job.assumptions),
     )
+
+
+def ranks_by_job(spec: WorkloadSpec) -> bool:
+    """Say whether instances are ranked by what the run costs: training with a known size."""
+    return spec.task_type in ("training", "fine_tuning") and training_tokens(spec) is not None
+
+
+def rank_by_job_cost(
+    rows: list[dict[str, Any]], spec: WorkloadSpec, sizing: dict[str, Any] | None, spot: bool
+) -> list[dict[str, Any]]:
+    """Order instances by the cost of the whole training run, cheapest first.
+
+    A GPU three times as fast at twice the hourly price finishes the same job for less, so a
+    training run whose tokens are known is ranked by ``run_cost_key``, not by the hour. Ties
+    and unpriceable rows keep the search's order (cheapest by the hour first).
+    """
+    if not ranks_by_job(spec) or not sizing:
+        return rows
+
+    def key(row: dict[str, Any]) -> float:
+        hourly = row.get("spot_price_hourly_usd") if spot else row.get("price_hourly_usd")
+        return run_cost_key(hourly, float(row.get("gpu_count") or 0), row.get("dense_tflops"))
+
+    return sorted(rows, key=key)
+
+
+def job_tradeoffs(
+    rows: list[dict[str, Any]], spec: WorkloadSpec, sizing: dict[str, Any] | None, spot: bool
+) -> list[str]:
+    """Compare the runners-up with the first instance by what the run costs and how long."""
+    jobs = [training_cost(spec, sizing, row, spot) for row in rows]
+    first, chosen = jobs[0] if jobs else None, rows[0] if rows else {}
+    if first is None:
+        return []
+    lines = []
+    for row, job in zip(rows[1:], jobs[1:], strict=True):
+        if job is None:
+            continue
+        hourly = "cheaper" if _hourly(row, spot) < _hourly(chosen, spot) else "dearer"
+        lines.append(
+            f"{row['instance_type']} ({row['gpu_count']:g}× {row['gpu_model']}) is {hourly} by "
+            f"the hour, but the run would cost ${job.total_usd:,.0f} over "
+            f"{job.wall_clock_hours:,.0f} h, against ${first.total_usd:,.0f} over "
+            f"{first.wall_clock_hours:,.0f} h on {chosen['instance_type']}"
+        )
+    return lines
+
+
+def _hourly(row: dict[str, Any], spot: bool) -> float:
+    price = row.get("spot_price_hourly_usd") if spot else row.get("price_hourly_usd")
+    return float(price or 0.0)

@@ -26,8 +26,9 @@ from agents.reading.quantities import (
     read_sizes,
     read_tokens,
     read_training_data,
+    without_model_sizes,
 )
-from agents.reading.vocabulary import ModelIndex, Vocabulary
+from agents.reading.vocabulary import ModelIndex, Vocabulary, blank_names
 from agents.reading.words import (
     DOMAIN_WORDS,
     KUBERNETES_WORDS,
@@ -108,7 +109,8 @@ def read_message(text: str, vocabulary: Vocabulary) -> Reading:
             values[key] = value
             positions[key] = position
 
-    named = vocabulary.models.find(text)
+    mentions = vocabulary.models.mentions(text)
+    named = list(dict.fromkeys(model_id for model_id, _ in mentions))
     if named:
         values["model_needs.named_models"] = named
     task = _first_family(lowered, TASK_WORDS)
@@ -142,11 +144,14 @@ def read_message(text: str, vocabulary: Vocabulary) -> Reading:
         values["model_needs.fine_tuning_method"] = "lora"
     elif re.search(r"\bfull(?:-| )(?:parameter )?fine-?tun", lowered):
         values["model_needs.fine_tuning_method"] = "full"
-    take(read_load(lowered))
-    take(read_tokens(lowered))
-    take(read_latency(lowered))
-    take(read_budget(lowered))
-    take(read_training_data(lowered, training=task in ("training", "fine_tuning")))
+    # "mistral 7b summarizing tickets": the 7b is the model's size, not 7 billion tickets, and
+    # the "3.1" of "llama 3.1" counts nothing either.
+    counted = without_model_sizes(blank_names(lowered, [name for _, name in mentions]))
+    take(read_load(counted))
+    take(read_tokens(counted))
+    take(read_latency(counted))
+    take(read_budget(counted))
+    take(read_training_data(counted, training=task in ("training", "fine_tuning")))
     take(read_sizes(lowered, named_model=bool(named)))
     if (values.get("gpu_needed") is not False) and (hardware := read_hardware(digits, vocabulary)):
         take(hardware)

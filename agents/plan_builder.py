@@ -27,7 +27,13 @@ from agents.configured import (
 from agents.configured import tradeoffs as configured_tradeoffs
 from agents.constraints import OWN_PROVIDER, constraint_warnings, plan_on_own_hardware
 from agents.engine import EngineChoice
-from agents.job_costs import batch_job, training_cost
+from agents.job_costs import (
+    batch_job,
+    job_tradeoffs,
+    rank_by_job_cost,
+    ranks_by_job,
+    training_cost,
+)
 from agents.schemas import (
     ChartRecommendation,
     CostEstimate,
@@ -313,6 +319,8 @@ def build_plan(
         warnings += own_warnings
         if own_rows is not None:
             rows, compute, fallback = own_rows, {**compute, "results": own_rows}, None
+    if not own_rows_used(rows):
+        rows = rank_by_job_cost(rows, spec, sizing, spot)
     gpus = [_gpu_row(row, i + 1, spot) for i, row in enumerate(rows[:3])]
     found = searched(results) if not own_rows_used(rows) else None
     if found is not None:
@@ -356,6 +364,8 @@ def build_plan(
     tradeoffs = [f"{engine.engine}: {engine.why}"]
     if found is not None:
         tradeoffs += configured_tradeoffs(found)
+    elif ranks_by_job(spec) and (compared := job_tradeoffs(rows[:3], spec, sizing, spot)):
+        tradeoffs += compared
     elif len(gpus) > 1:
         delta = gpus[1].price_monthly_usd - gpus[0].price_monthly_usd
         tradeoffs.append(

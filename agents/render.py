@@ -37,9 +37,13 @@ def render_plan(plan: DeploymentPlan) -> str:
             "vendors and clouds state it.",
             "",
         ]
+    # A training run is ranked by what the whole run costs, not by the hour.
+    job_ranked = bool(plan.cost_estimate and plan.cost_estimate.job and plan.deployment
+                      and plan.deployment.workload == "train")
     if plan.gpu_recommendations:
         out += [
-            "### GPU instances (cheapest that fit first)",
+            "### GPU instances (cheapest run first)" if job_ranked
+            else "### GPU instances (cheapest that fit first)",
             "",
             "| # | provider | instance | region | GPUs | VRAM | $/hour | $/month | tok/s |",
             "|---|---|---|---|---|---|---|---|---|",

@@ -18,6 +18,7 @@ from psycopg import AsyncConnection
 from agents.artifacts.configure import InstanceFacts
 from agents.consistency import artifact_problems, check_plan, step_problems
 from agents.constraints import OWN_PROVIDER
+from agents.job_costs import ranks_by_job
 from agents.plan_builder import HOURS_PER_MONTH, cost_estimate, steps_for, with_deployment
 from agents.schemas import (
     Artifact,
@@ -27,6 +28,7 @@ from agents.schemas import (
     WorkloadSpec,
 )
 from tools.catalog import model_licences
+from tools.jobs import run_cost_key
 
 # A plan's GPUs must hold the sizing within this share of their memory (vLLM's default).
 GPU_MEMORY_UTILIZATION = 0.9
@@ -37,9 +39,10 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 async def _instance(conn: AsyncConnection[Any], rec: GpuRecommendation) -> dict[str, Any] | None:
     cursor = await conn.execute(
-        "select price_hourly_usd, spot_price_hourly_usd, gpu_memory_gb_total, gpu_count, "
-        "gpu_model, memory_gb, vcpus from cloud.instances "
-        "where provider = %s and instance_type = %s and region = %s",
+        "select i.price_hourly_usd, i.spot_price_hourly_usd, i.gpu_memory_gb_total, "
+        "i.gpu_count, i.gpu_model, i.memory_gb, i.vcpus, g.fp16_bf16_dense_tflops as "
+        "dense_tflops from cloud.instances i left join cloud.gpus g on g.gpu_model = i.gpu_model "
+        "where i.provider = %s and i.instance_type = %s and i.region = %s",
         (rec.provider, rec.instance_type, rec.region),
     )
     return await cursor.fetchone()
@@ -72,10 +75,12 @@ async def _check_gpus(
     plan: DeploymentPlan,
     warnings: list[str],
     rows: dict[str, dict[str, Any]],
+    by_run: bool = False,
 ) -> list[GpuRecommendation]:
     """Return the recommendations that exist, priced and fitting, cheapest first.
 
-    ``rows`` receives each kept instance's catalog row, by instance type.
+    ``rows`` receives each kept instance's catalog row, by instance type. ``by_run``: a
+    training run priced as a job, whose cheapest is the cheapest run, not the cheapest hour.
     """
     kept: list[GpuRecommendation] = []
     for rec in plan.gpu_recommendations:
@@ -124,10 +129,18 @@ async def _check_gpus(
     # load, a 4-bit build only where it saves enough); its alternatives follow by price.
     lead = kept[:1] if plan.configuration is not None and kept and (
         kept[0] is plan.gpu_recommendations[0]) else []
-    ordered = lead + sorted(kept[len(lead):],
-                            key=lambda r: (r.price_monthly_usd * r.instances, -r.vram_total_gb))
+    if by_run:
+        def run_key(r: GpuRecommendation) -> float:
+            rate = (rows.get(r.instance_type) or {}).get("dense_tflops")
+            return run_cost_key(r.price_hourly_usd, r.gpu_count, rate)
+
+        ordered = sorted(kept, key=run_key)
+    else:
+        ordered = lead + sorted(kept[len(lead):], key=lambda r: (
+            r.price_monthly_usd * r.instances, -r.vram_total_gb))
     if [r.instance_type for r in ordered] != [r.instance_type for r in kept]:
-        warnings.append("reordered the GPU recommendations cheapest first")
+        what = "cheapest run" if by_run else "cheapest"
+        warnings.append(f"reordered the GPU recommendations {what} first")
     return ordered
 
 
@@ -184,7 +197,8 @@ async def validate_plan(
     plan = plan.model_copy(deep=True)
     warnings = list(plan.warnings)
     rows: dict[str, dict[str, Any]] = {}
-    plan.gpu_recommendations = await _check_gpus(conn, plan, warnings, rows)
+    by_run = ranks_by_job(spec) and bool(plan.cost_estimate and plan.cost_estimate.job)
+    plan.gpu_recommendations = await _check_gpus(conn, plan, warnings, rows, by_run)
     known_models = await _existing(
         conn,
         "select model_id as name from hf.models where model_id = any(%s)",

@@ -70,6 +70,8 @@ class Catalog:
     architectures: Mapping[str, Architecture] = field(default_factory=dict)
     gpu_memory_gb: Mapping[str, float] = field(default_factory=dict)
     """GPU model → its memory, as the GPU catalog lists it."""
+    gpu_dense_tflops: Mapping[str, float] = field(default_factory=dict)
+    """GPU model → its dense bf16 tensor rate, what a training run's hours are priced from."""
 
     @classmethod
     def load(cls, data_dir: Path = DATA_DIR) -> Catalog:
@@ -93,6 +95,8 @@ class Catalog:
         gpu_rows = _rows(data_dir / "gpus.csv")
         vendors = {r["gpu_model"].strip(): r["vendor"].strip() for r in gpu_rows}
         memory = {r["gpu_model"].strip(): _number(r["memory_gb"]) or 0.0 for r in gpu_rows}
+        tflops = {r["gpu_model"].strip(): _number(r["fp16_bf16_dense_tflops"]) or 0.0
+                  for r in gpu_rows}
         models = {
             r["model_id"].strip(): Model(
                 model_id=r["model_id"].strip(),
@@ -112,6 +116,7 @@ class Catalog:
             charts={name: frozenset(versions) for name, versions in charts.items()},
             architectures=load_architectures_csv(data_dir / "llm_architectures.csv"),
             gpu_memory_gb=memory,
+            gpu_dense_tflops={gpu: rate for gpu, rate in tflops.items() if rate > 0},
         )
 
     def with_models(self, extra: Iterable[Model]) -> Catalog:

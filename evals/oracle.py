@@ -14,7 +14,8 @@ compute search's SQL:
 - the monthly cost (compute + storage + network) and whether it is within the budget;
 - that no instance satisfying the plan's own constraints (providers and regions from the spec,
   CUDA GPUs only, an on-demand price, the memory the sizing needs) is cheaper than the first
-  recommendation. Ties are allowed.
+  recommendation. Ties are allowed. A training run whose tokens are known is compared by what
+  the run costs (hourly price over GPUs × dense rate), not by the hour.
 """
 
 from __future__ import annotations
@@ -123,6 +124,31 @@ def _long_training_run(spec: WorkloadSpec, need: Need | None, catalog: Catalog) 
         return False
     gpu_hours = 6 * params * 1e9 * tokens * (data.epochs or 1) / (312e12 * 0.4) / 3600
     return gpu_hours > 24
+
+
+def job_ranked(spec: WorkloadSpec) -> bool:
+    """Say whether the planner's rule ranks instances by the cost of the run, not the hour.
+
+    Documented rule: training or fine-tuning whose tokens are known (dataset tokens, or
+    examples) is priced as a job, and the job's cost ranks the instances.
+    """
+    data = spec.training
+    return spec.task_type in ("training", "fine_tuning") and bool(
+        data.dataset_tokens or data.dataset_examples
+    )
+
+
+def run_cost_key(instance: Instance, spec: WorkloadSpec, catalog: Catalog) -> float:
+    """Return what one dense TFLOP-hour costs on the instance: a run's cost is proportional.
+
+    GPU-hours = FLOPs / (rate × MFU) and cost = GPU-hours × hourly / GPUs, so at one MFU and
+    one FLOP count the run costs hourly / (GPUs × rate) times a constant. Unknown rates last.
+    """
+    hourly = hourly_price(instance, spec)
+    rate = catalog.gpu_dense_tflops.get(instance.gpu_model or "")
+    if hourly is None or not rate or instance.gpu_count <= 0:
+        return float("inf")
+    return hourly / (instance.gpu_count * rate)
 
 
 def candidates(
@@ -268,6 +294,10 @@ def _check_instances(
         # alternatives; each alternative runs its own precision, so only the first is sized.
         rest = prices[1:]
         result.add("order", rest == sorted(rest), f"monthly totals in plan order: {prices}")
+    elif job_ranked(spec) and plan.cost_estimate is not None and plan.cost_estimate.job:
+        keys = [run_cost_key(inst, spec, catalog) for inst in rows]
+        result.add("order", keys == sorted(keys),
+                   f"$ per dense TFLOP-hour in plan order: {[round(k, 5) for k in keys]}")
     else:
         result.add("order", prices == sorted(prices), f"monthly prices in plan order: {prices}")
     if searched and rows and plan.sizing is not None and need is not None:
@@ -427,6 +457,17 @@ def check_plan(plan: DeploymentPlan, spec: WorkloadSpec, catalog: Catalog) -> Or
         # Latency decides between configurations; the oracle has no performance model of its
         # own, so it checks the search's ordering: nothing listed beats the chosen one.
         result.add("cheapest", True, "searched configuration (ordering checked above)")
+    elif job_ranked(spec) and plan.cost_estimate is not None and plan.cost_estimate.job:
+        # A training run: the cheapest run, not the cheapest hour.
+        best = min(pool, key=lambda item: run_cost_key(item[0], spec, catalog), default=None)
+        top_key = run_cost_key(top, spec, catalog)
+        best_key = run_cost_key(best[0], spec, catalog) if best else float("inf")
+        result.add(
+            "cheapest",
+            best is None or top_key <= best_key * (1 + 1e-9),
+            f"{best[0].label if best else '-'} runs the job for ${best_key:.5f} per dense "
+            f"TFLOP-hour, cheaper than {top.label} at ${top_key:.5f}",
+        )
     elif cheapest is not None and (top_hourly := hourly_price(top, spec)) is not None:
         top_monthly = round(top_hourly * HOURS_PER_MONTH, 2)
         result.add(

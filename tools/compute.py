@@ -5,7 +5,9 @@ by region and price; migration 0007), composed in ``tools.compute_sql``. Each ca
 gets the first reason it fails (checked in ``REASONS`` order, so every rejected row is
 counted exactly once); passing rows are deduplicated to one per instance type (its cheapest
 region, unless regions were asked for) and ranked: price ascending, GPU memory descending,
-GPU count descending, provider, instance type, region.
+GPU count descending, provider, instance type, region. With ``rank="run_cost"`` (training)
+every passing type is read and ranked by what a training run costs on it instead
+(``tools.jobs.run_cost_key``): a faster GPU may be dearer by the hour and cheaper by the run.
 
 A model turns into a per-GPU VRAM requirement per tensor-parallel degree (``tools.compute_fit``
 over ``tools.sizing``); an instance with N GPUs fits when some TP ≤ N holds its shard within
@@ -32,7 +34,11 @@ from pydantic import (
 from core.db import fetchone_generic_plan
 from tools.compute_fit import ModelFit, WorkloadFields, model_fit, reject_nul
 from tools.compute_sql import HOURS_PER_MONTH, REASONS, build_search_sql, search_params
+from tools.jobs import run_cost_key
 from tools.throughput import GpuSpec, estimate_throughput
+
+# Types read to rank by a training run's cost: more than the catalog's instance types.
+RUN_COST_CANDIDATES = 100_000
 
 # Pure in its (frozen, hashable) arguments; the same few GPU types recur in every search.
 _estimate_throughput = functools.lru_cache(maxsize=1024)(estimate_throughput)
@@ -89,6 +95,11 @@ class ComputeQuery(WorkloadFields):
     min_ram_gb: float | None = Field(default=None, ge=0)
     spot: bool = Field(default=False, description="rank and budget on the spot price")
     top_k: int = Field(default=10, ge=1, le=50)
+    rank: Literal["price", "run_cost"] = Field(
+        default="price",
+        description="price: cheapest by the hour; run_cost: cheapest training run, i.e. the "
+        "hourly price over GPUs × each GPU's dense bf16 rate (6·N·D at one MFU)",
+    )
     model_id: str | None = Field(
         default=None, max_length=200, description="size this model and keep instances it fits"
     )
@@ -224,7 +235,11 @@ async def search_instances(
 
     """
     fit = await model_fit(conn, query, query.model_id) if query.model_id else None
-    raw = await fetchone_generic_plan(conn, build_search_sql(query, fit), search_params(query, fit))
+    params = search_params(query, fit)
+    if query.rank == "run_cost":
+        # The cheapest run may be dear by the hour: every passing type is read, then ranked.
+        params["top_k"] = RUN_COST_CANDIDATES
+    raw = await fetchone_generic_plan(conn, build_search_sql(query, fit), params)
     if raw is None:  # a select of aggregates returns one row; this only satisfies the types
         raise RuntimeError("compute search returned no row")
     counts = {int(code): int(n) for code, n in raw["counts"].items() if n}
@@ -240,8 +255,14 @@ async def search_instances(
         for code, n in sorted(counts.items(), key=lambda kv: -kv[1])
         if code >= 0
     }
+    items = raw["results"]
+    if query.rank == "run_cost":
+        basis = "spot_price_hourly_usd" if query.spot else "price_hourly_usd"
+        items = sorted(items, key=lambda item: run_cost_key(
+            item[basis], float(item["gpu_count"] or 0), item["fp16_bf16_dense_tflops"]
+        ))[: query.top_k]
     return ComputeSearchResult(
-        results=[_row(item, query, fit) for item in raw["results"]],
+        results=[_row(item, query, fit) for item in items],
         rejected=rejected,
         considered=sum(counts.values()),
         accepted=counts.get(-1, 0),

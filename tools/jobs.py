@@ -16,6 +16,7 @@ Pure functions: the caller passes the rates and prices it read from the catalogs
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -102,6 +103,19 @@ def training_job(
             "/ 3600; wall_clock = gpu_hours / gpus; total = gpu_hours × $/GPU-hour"
         ),
     )
+
+
+def run_cost_key(hourly_usd: float | None, gpu_count: float, dense_tflops: float | None) -> float:
+    """Return $ per dense TFLOP-hour on an instance: what a training run costs, up to a factor.
+
+    A run's GPU-hours are k·N·D / (rate × MFU) and it costs GPU-hours × hourly / GPUs, so for
+    one job at one MFU every instance's cost is this key times the same constant: a GPU three
+    times as fast at twice the hourly price finishes the job for less. An instance without a
+    rate or a price ranks last (infinity).
+    """
+    if not hourly_usd or not dense_tflops or gpu_count <= 0:
+        return math.inf
+    return hourly_usd / (gpu_count * dense_tflops)
 
 
 def required_tokens_per_s(output_tokens: float, hours: float) -> float:

@@ -149,6 +149,12 @@ _DATASET_TOKENS = re.compile(
     r"(?!\s*(?:per|a|an|each|/)\s*(?:day|hour|month|week|second|request|response))"
     rf"|{NUM}[- ]tokens?\s+(?:dataset|corpus)"
 )
+# In a training chat a token count with no rate or request around it is the data: "a 7B base
+# model, 200 billion tokens".
+_TRAINING_TOKENS = re.compile(
+    rf"{NUM}\s+tokens\b(?!\s*(?:per|a|an|each|/|in\b|out\b|of context|context)"
+    rf"|\s*(?:of\s+)?(?:context|prompt|input|output))"
+)
 _EXAMPLES = re.compile(
     rf"{NUM}\s+(?:[a-z-]+\s+){{0,2}}?(?:examples|samples|conversations|dialogues|dialogs|pairs|"
     rf"rows|instructions|records|images|documents|transcripts|tickets|chats)\b"
@@ -156,6 +162,21 @@ _EXAMPLES = re.compile(
 _EPOCHS = re.compile(rf"{NUMBER}\s+epochs?\b|epochs?\s*(?:=|:|of)?\s*{NUMBER}\b")
 _VRAM = re.compile(rf"{NUMBER}\s*(?:gb|gib)\b(?:\s*(?:of\s*)?(?:vram|gpu memory|gpu))?")
 _NEGATED = re.compile(r"\bnot\s+(?:the\s+|a\s+|an\s+)?$")
+# A size glued to a model's name ("mistral 7b", "mixtral 8x7b", "a 1.5B") is how big the model
+# is, never a count of documents or users; it counts something only when the thing counted
+# follows at once ("60B tokens", "2b rows").
+_COUNTED = (
+    rf"tokens?|param(?:eter)?s?|words|rows|examples|samples|pairs|records|images|requests|"
+    rf"queries|{DOC_NOUNS}"
+)
+_GLUED_SIZE = re.compile(
+    rf"(?<![\w.$,])(?:\d+x)?\d+(?:\.\d+)?(?:b|bn)(?![a-z0-9])(?!\s*-?\s*(?:{_COUNTED})\b)"
+)
+
+
+def without_model_sizes(text: str) -> str:
+    """Blank out model sizes glued to names ("7b"), keeping every other position in place."""
+    return _GLUED_SIZE.sub(lambda m: " " * len(m[0]), text)
 
 
 def _stated(pattern: re.Pattern[str], text: str) -> list[re.Match[str]]:
@@ -297,6 +318,8 @@ def read_training_data(text: str, training: bool) -> Found:
         value = amount(m[1], m[2]) if m[1] else amount(m[3], m[4])
         if training or value >= 1e8:
             found["training.dataset_tokens"] = (value, m.start())
+    elif training and (m := _last(_TRAINING_TOKENS, text)):
+        found["training.dataset_tokens"] = (amount(m[1], m[2]), m.start())
     if training and (m := _last(_EXAMPLES, text)):
         found["training.dataset_examples"] = (int(amount(m[1], m[2])), m.start())
     if m := _last(_EPOCHS, text):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from tools.catalog import CatalogFacts
 
@@ -19,10 +20,71 @@ def normalise(text: str) -> str:
     return " " + re.sub(r"[\s_/\-]+", " ", text).strip() + " "
 
 
-def _prefer_chat_variant(model_id: str) -> tuple[int, str]:
-    # When an alias fits several ids, the instruct/chat build is what people serve.
+def _prefer_chat_variant(model_id: str) -> tuple[int, list[tuple[int, str]], str]:
+    # When an alias fits several ids, the instruct/chat build is what people serve; then
+    # numbers in order ("phi-3-mini-4k" before "-128k": the original build comes first).
     lowered = model_id.lower()
-    return (0 if ("instruct" in lowered or "chat" in lowered) else 1, model_id)
+    natural = [(int(d), "") if d else (-1, w) for d, w in re.findall(r"(\d+)|(\D+)", model_id)]
+    return (0 if ("instruct" in lowered or "chat" in lowered) else 1, natural, model_id)
+
+
+# A family name glued to its version ("qwen2.5", "llama3") is split as people also write it
+# ("qwen 2.5", "llama 3"); one letter before a digit stays ("v0.3", "e5", "r1", "8x7b").
+_GLUED_VERSION = re.compile(r"(?<=[a-z]{2})(?=\d)")
+# Name tokens that do not tell two builds of one model apart: variant words, a "v" version,
+# a release date ("2501") and a context length ("4k", "128k").
+_FREE_TOKEN = re.compile(r"v\d+(\.\d+)*|\d{4}|\d+k")
+# A parameter count in a name: "7b", "1.5b", "8x7b".
+_SIZE_TOKEN = re.compile(r"(\d+x)?\d+(\.\d+)?b")
+# Words before a size read as part of the name at most this far back ("deepseek r1 distill").
+_MAX_FAMILY_WORDS = 4
+_NUMERIC_TOKEN = re.compile(r"\d+(\.\d+)*")
+_WORD = re.compile(r"\S+")
+
+
+def name_text(text: str) -> str:
+    """Normalise ``text`` for model names: ``normalise`` with families split from versions."""
+    return _GLUED_VERSION.sub(" ", normalise(text))
+
+
+@lru_cache(maxsize=512)
+def _written(name: str) -> re.Pattern[str]:
+    # "qwen 2.5 32b" as written in the chat: "qwen2.5-32b", "Qwen 2.5 32B", "qwen_2.5/32b".
+    parts = r"[\s_/\-]*".join(re.escape(token) for token in name.split())
+    return re.compile(rf"(?<![a-z0-9]){parts}(?![a-z0-9])")
+
+
+def blank_names(lowered: str, names: Iterable[str]) -> str:
+    """Blank out the model names (as ``ModelIndex.mentions`` matched them) in ``lowered``.
+
+    Positions are kept, so that what is read around the names keeps its place.
+    """
+    for name in names:
+        lowered = _written(name).sub(lambda m: " " * len(m[0]), lowered)
+    return lowered
+
+
+def _free(token: str) -> bool:
+    return token in _VARIANT_WORDS or bool(_FREE_TOKEN.fullmatch(token))
+
+
+def _strippable(token: str) -> bool:
+    # A shortened name drops trailing variant words, versions and context lengths only.
+    return _free(token) or bool(_NUMERIC_TOKEN.fullmatch(token))
+
+
+def _name_forms(model_id: str) -> list[list[str]]:
+    """Return the model's name as tokens, and without an owner word it repeats ("Meta-")."""
+    owner, _, name = model_id.rpartition("/")
+    tokens = name_text(name).split()
+    forms = [tokens]
+    owner_words = set(name_text(owner).split())
+    # "meta-llama/Meta-Llama-3-8B" is also written "llama 3 8b".
+    rest = tokens[1:]
+    if (len(rest) >= 2 and tokens[0] in owner_words and rest[0] in owner_words
+            and any(_SIZE_TOKEN.fullmatch(t) for t in rest)):
+        forms.append(rest)
+    return forms
 
 
 def _find_spans(
@@ -45,38 +107,111 @@ def _find_spans(
     return sorted(found)
 
 
+def _in_order(wanted: list[str], tokens: tuple[str, ...]) -> bool:
+    """Say whether ``wanted`` appears in ``tokens`` in order (not necessarily adjacent)."""
+    remaining = iter(tokens)
+    return all(any(token == w for token in remaining) for w in wanted)
+
+
 @dataclass(frozen=True)
 class ModelIndex:
-    """Aliases of catalog model ids, longest first, for finding models named in chat."""
+    """Aliases of catalog model ids, longest first, for finding models named in chat.
+
+    Exact aliases first (the full name and shortened forms); then a family written with a
+    size ("deepseek r1 distill 32b") is matched to the one model whose name holds those words
+    in order with the fewest other words that tell models apart. Several models as close
+    ("llama 70b": Llama 2, 3.1 or 3.3) name none: the size alone is read.
+    """
 
     aliases: tuple[tuple[str, str], ...]
+    names: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(model id, name tokens) in order of preference, chat builds first."""
+    name_words: frozenset[str] = frozenset()
+    """Every word of every model name: what may stand before a size as part of a name."""
 
     @classmethod
     def from_ids(cls, model_ids: Iterable[str]) -> ModelIndex:
         """Build aliases: the full name, and the name without variant suffixes."""
         pairs: dict[str, str] = {}
+        names: list[tuple[str, tuple[str, ...]]] = []
         for model_id in sorted(model_ids, key=_prefer_chat_variant):
-            name_tokens = normalise(model_id.split("/")[-1]).split()
-            full = len(name_tokens)
-            while name_tokens:
-                alias = " ".join(name_tokens)
-                has_digit = any(ch.isdigit() for ch in alias)
-                # A shortened name needs a digit or three words to be specific ("llama 3.1
-                # 8b"); a full two-word name ("whisper small") is specific as it is.
-                if has_digit or len(name_tokens) >= 3 or len(name_tokens) == full >= 2:
-                    pairs.setdefault(alias, model_id)
-                if name_tokens[-1] not in _VARIANT_WORDS and not re.fullmatch(
-                    r"v?\d+(\.\d+)*|\d{4}", name_tokens[-1]
-                ):
-                    break
-                name_tokens = name_tokens[:-1]
+            forms = _name_forms(model_id)
+            names.append((model_id, tuple(forms[0])))
+            for form in forms:
+                name_tokens, full = list(form), len(form)
+                while name_tokens:
+                    alias = " ".join(name_tokens)
+                    has_digit = any(ch.isdigit() for ch in alias)
+                    # A shortened name needs a digit or three words to be specific ("llama
+                    # 3.1 8b"); a full two-word name ("whisper small") is specific as it is.
+                    if has_digit or len(name_tokens) >= 3 or len(name_tokens) == full >= 2:
+                        pairs.setdefault(alias, model_id)
+                    if not _strippable(name_tokens[-1]):
+                        break
+                    name_tokens = name_tokens[:-1]
         pairs.setdefault("sdxl", "stabilityai/stable-diffusion-xl-base-1.0")
         ordered = sorted(pairs.items(), key=lambda kv: (-len(kv[0]), kv[0]))
-        return cls(tuple(ordered))
+        words = frozenset(t for _, tokens in names for t in tokens)
+        return cls(tuple(ordered), tuple(names), words)
 
     def find(self, text: str) -> list[str]:
         """Return the catalog ids named in ``text``, in order of appearance."""
-        return [model_id for _, _, model_id in _find_spans(normalise(text), self.aliases, False)]
+        return [model_id for model_id, _ in self.mentions(text)]
+
+    def mentions(self, text: str) -> list[tuple[str, str]]:
+        """Return (catalog id, the name as matched in ``name_text``) in order of appearance."""
+        haystack = name_text(text)
+        spans = _find_spans(haystack, self.aliases, False)
+        for start, end, model_id in self._families(haystack, spans):
+            # The longer name wins over the aliases inside it.
+            spans = [s for s in spans if not (start <= s[0] and s[1] <= end)]
+            spans.append((start, end, model_id))
+        return [(model_id, haystack[start:end]) for start, end, model_id in sorted(spans)]
+
+    def _families(
+        self, haystack: str, taken: list[tuple[int, int, str]]
+    ) -> list[tuple[int, int, str]]:
+        """Match "family words + size" that no alias covered to the one closest model."""
+        found: list[tuple[int, int, str]] = []
+        tokens = [(m.start(), m.end(), m[0]) for m in _WORD.finditer(haystack)]
+        for i, (start, end, size) in enumerate(tokens):
+            if not _SIZE_TOKEN.fullmatch(size) or any(s <= start < e for s, e, _ in taken):
+                continue
+            # Words an alias matched may start a longer name: "deepseek r1" + "distill 32b".
+            run: list[tuple[int, str]] = []
+            for j in range(i - 1, max(i - 1 - _MAX_FAMILY_WORDS, -1), -1):
+                t_start, _, word = tokens[j]
+                if word not in self.name_words:
+                    break
+                run.insert(0, (t_start, word))
+            while run and not (run[0][1].isalpha() and not _free(run[0][1])):
+                run = run[1:]
+            while run:
+                model_id = self._closest([w for _, w in run] + [size])
+                if model_id:
+                    found.append((run[0][0], end, model_id))
+                    break
+                run = run[1:]
+                while run and not (run[0][1].isalpha() and not _free(run[0][1])):
+                    run = run[1:]
+        return found
+
+    def _closest(self, wanted: list[str]) -> str | None:
+        """Return the model whose name holds ``wanted`` in order with the fewest other words."""
+        scored: list[tuple[int, str, tuple[str, ...]]] = []
+        for model_id, tokens in self.names:
+            if _in_order(wanted, tokens):
+                rest = [t for t in tokens if t not in wanted and not _free(t)]
+                scored.append((len(rest), model_id, tuple(rest)))
+        if not scored:
+            return None
+        best = min(score for score, _, _ in scored)
+        tied = [(model_id, rest) for score, model_id, rest in scored if score == best]
+        # Builds of one model (instruct or base, release dates) are one answer; two models
+        # are not.
+        if len({rest for _, rest in tied}) > 1:
+            return None
+        return tied[0][0]
 
 
 # Bare GPU names that also cover their larger-memory variant: "A100s" may be either.

@@ -525,3 +525,34 @@ async def test_price_changed_after_a_prepared_search_then_the_next_one_sees_it(
 
     assert _result_ids(changed) == [key]
     assert _result_ids(restored) == _result_ids(before) != [key]
+
+
+def _dense_tflops():
+    with (DATA_DIR / "gpus.csv").open(newline="") as handle:
+        return {r["gpu_model"]: _num(r["fp16_bf16_dense_tflops"]) for r in csv.DictReader(handle)}
+
+
+@pytest.mark.parametrize("query", [
+    ComputeQuery(gpu_needed=True, providers=["aws", "gcp"], min_vram_per_gpu_gb=24,
+                 rank="run_cost", top_k=5),
+    ComputeQuery(gpu_needed=True, min_vram_gb=320, spot=True, rank="run_cost", top_k=3),
+], ids=["aws-gcp-24gb", "node-320gb-spot"])
+async def test_rank_by_run_cost_then_the_cheapest_training_run_first_not_the_cheapest_hour(
+    adb, ingested, query
+):
+    # A run costs hourly / (GPUs × dense rate) times one constant (6·N·D at one MFU).
+    price_field = "spot" if query.spot else "price"
+    tflops = _dense_tflops()
+    passing = [row for row in ROWS if _reference_reason(row, query) is None]
+    by_hour = _one_per_type(passing, price_field)
+
+    def run_cost(row):
+        rate = tflops.get(row["gpu_model"])
+        return row[price_field] / (row["gpu_count"] * rate) if rate else float("inf")
+
+    expected = sorted(by_hour, key=run_cost)
+
+    result = await search_instances(adb, query)
+
+    assert _result_ids(result) == _ids(expected[: query.top_k])
+    assert _ids(expected[: query.top_k]) != _ids(by_hour[: query.top_k])

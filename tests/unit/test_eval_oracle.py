@@ -330,3 +330,40 @@ def test_name_sized_model_top_instance_not_the_cheapest_fit_then_cheapest_fails(
 def test_parameter_count_in_a_name_then_read_as_the_planner_reads_it(model_id):
     # Kept apart from the planner's parser like the policies; a drift must be deliberate.
     assert oracle_sizing.params_in_name(model_id) == architect.params_from_name(model_id)
+
+
+A100_x4 = _instance("a100-x4", 12.0, gpu="A100", count=4.0, per_gpu=40.0)
+H100_x4 = _instance("h100-x4", 20.0, gpu="H100", count=4.0, per_gpu=80.0)
+TRAIN_ON_TOKENS = WorkloadSpec(task_type="training", domain="vision", gpu_needed=True,
+                               training={"dataset_tokens": 1e10})
+
+
+def _job_plan(*instances):
+    plan = _plan([_rec(i) for i in instances])
+    assert plan.cost_estimate is not None
+    plan.cost_estimate = CostEstimate(
+        compute_monthly_usd=1000.0, storage_monthly_usd=8.0, network_monthly_usd=45.0,
+        total_monthly_usd=1053.0, within_budget=None,
+        job={"gpu_hours": 200.0, "wall_clock_hours": 50.0, "total_usd": 1000.0,
+             "runs_per_month": 1, "formula": "6·N·D"},
+    )
+    return plan
+
+
+def _job_catalog(*instances):
+    catalog = _catalog(*instances)
+    return Catalog(
+        instances=catalog.instances, gpu_vendors={**catalog.gpu_vendors, "H100": "NVIDIA"},
+        models={}, charts={}, gpu_dense_tflops={"A100": 312.0, "H100": 989.0},
+    )
+
+
+def test_training_run_led_by_the_cheapest_hour_not_the_cheapest_run_then_cheapest_fails():
+    # $12/h over 4 × 312 TFLOPS costs more per run than $20/h over 4 × 989.
+    catalog = _job_catalog(A100_x4, H100_x4)
+
+    wrong = check_plan(_job_plan(A100_x4, H100_x4), TRAIN_ON_TOKENS, catalog)
+    right = check_plan(_job_plan(H100_x4, A100_x4), TRAIN_ON_TOKENS, catalog)
+
+    assert {"order", "cheapest"} <= _failed(wrong)
+    assert right.passed, right.failures

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from agents.job_costs import rank_by_job_cost, training_cost
+from agents.schemas import WorkloadSpec
 from tools.jobs import batch_inference_job, required_tokens_per_s, training_flops, training_job
 
 H100_BF16_TFLOPS = 989
@@ -66,3 +68,41 @@ def test_batch_job_when_rate_and_price_then_hours_and_cost():
 def test_training_job_when_mfu_above_one_then_value_error():
     with pytest.raises(ValueError, match="mfu must be in"):
         training_job(3, 60e9, H100_BF16_TFLOPS, mfu=1.5)
+
+
+# --- training ranked by what the run costs ----------------------------------------------------
+A100_NODE = {"provider": "gcp", "instance_type": "a2-ultragpu-4g", "gpu_model": "A100-80GB",
+             "gpu_count": 4.0, "price_hourly_usd": 11.78328, "spot_price_hourly_usd": None,
+             "dense_tflops": 312.0}
+H100_NODE = {"provider": "gcp", "instance_type": "a3-highgpu-4g", "gpu_model": "H100",
+             "gpu_count": 4.0, "price_hourly_usd": 21.53307, "spot_price_hourly_usd": None,
+             "dense_tflops": 989.0}
+PRETRAIN_3B = WorkloadSpec(task_type="training", domain="llm", training={"dataset_tokens": 6e10})
+SIZED_3B = {"params_billion": 3.0}
+
+
+def test_pretraining_3b_on_60b_tokens_then_the_h100_node_leads_though_dearer_by_the_hour():
+    ranked = rank_by_job_cost([A100_NODE, H100_NODE], PRETRAIN_3B, SIZED_3B, spot=False)
+    first, second = (training_cost(PRETRAIN_3B, SIZED_3B, row, False) for row in ranked)
+
+    # 6·3e9·6e10 = 1.08e21 FLOPs at 40 %: 758 H100-hours × $5.38 vs 2,404 A100-hours × $2.95.
+    assert [r["instance_type"] for r in ranked] == ["a3-highgpu-4g", "a2-ultragpu-4g"]
+    assert first is not None and first.total_usd == pytest.approx(4082, rel=0.01)
+    assert second is not None and second.total_usd == pytest.approx(7081, rel=0.01)
+
+
+def test_training_without_a_token_count_then_the_search_order_stays():
+    spec = WorkloadSpec(task_type="training", domain="llm")
+
+    ranked = rank_by_job_cost([A100_NODE, H100_NODE], spec, SIZED_3B, spot=False)
+
+    assert ranked == [A100_NODE, H100_NODE]
+
+
+def test_instance_without_a_dense_rate_then_ranked_after_the_priced_ones():
+    unknown = {**H100_NODE, "instance_type": "mystery", "dense_tflops": None,
+               "price_hourly_usd": 0.01}
+
+    ranked = rank_by_job_cost([unknown, A100_NODE], PRETRAIN_3B, SIZED_3B, spot=False)
+
+    assert [r["instance_type"] for r in ranked] == ["a2-ultragpu-4g", "mystery"]

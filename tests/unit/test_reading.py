@@ -5,7 +5,9 @@ import pytest
 from agents.offline_extractor import merge_readings, read_message, to_spec
 from agents.reading.numbers import digits_for_words
 from agents.reading.vocabulary import Vocabulary
+from agents.requirements import ground_models
 from agents.requirements_rules import decide, questions_for
+from agents.schemas import WorkloadSpec
 from core.catalog_files import DATA_DIR
 from tools.catalog import catalog_facts_from_files
 from tools.regions import regions_in
@@ -103,3 +105,76 @@ def test_vague_then_asked_once_then_planned_on_defaults(vocabulary):
     assert asked.action == "clarify" and planned.action == "plan"
     assert planned.spec.domain == "llm"
     assert any("after two rounds" in a for a in planned.spec.assumptions)
+
+
+# --- model names as people write them ---------------------------------------------------------
+@pytest.mark.parametrize(
+    ("said", "model_id"),
+    [
+        ("we need a chatbot on qwen 2.5 32b for about 40 people", "Qwen/Qwen2.5-32B-Instruct"),
+        ("can u host llama3-8b for our helpdesk?", "meta-llama/Meta-Llama-3-8B-Instruct"),
+        ("is phi-3 mini enough for a small FAQ bot?", "microsoft/Phi-3-mini-4k-instruct"),
+        ("run deepseek r1 distill 32B on contracts", "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B"),
+        ("Qwen 2.5 Coder 32B as a code assistant", "Qwen/Qwen2.5-Coder-32B-Instruct"),
+        ("gemma 2 9b sorting support tickets", "google/gemma-2-9b-it"),
+        ("llama 3.1 70b for the sales team", "meta-llama/Llama-3.1-70B-Instruct"),
+        ("mistral small 24b for 8 devs", "mistralai/Mistral-Small-24B-Instruct-2501"),
+    ],
+)
+def test_family_with_version_and_size_then_the_catalog_model(vocabulary, said, model_id):
+    spec = _spec(vocabulary, said)
+
+    assert spec.model_needs.named_models == [model_id]
+    assert spec.model_needs.size_billion_params is None
+
+
+def test_family_size_matching_several_models_equally_then_no_model_named(vocabulary):
+    # "llama 70b" fits Llama 2, 3, 3.1 and 3.3 alike: the size is read, no model is guessed.
+    spec = _spec(vocabulary, "serve a llama 70b for 20 users")
+
+    assert spec.model_needs.named_models == []
+    assert spec.model_needs.size_billion_params == 70
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "mistral 7b summarizing support tickets, roughly 2 requests a second, cheapest on aws",
+        "Llama 3.1 70B triaging customer emails for a support team of 25 on GCP",
+        "Mixtral 8x7B reading scanned invoices, maybe 5 requests per second at peak",
+        "a 13b summarizing call transcripts for our agents",
+    ],
+)
+def test_size_glued_to_a_model_then_not_a_document_count(vocabulary, said):
+    spec = _spec(vocabulary, said)
+
+    assert spec.scale.documents is None and spec.scale.documents_per_day is None
+
+
+def test_size_glued_to_tokens_then_still_the_dataset_size(vocabulary):
+    spec = _spec(vocabulary, "full fine-tune of llama 3.1 8b on 2B tokens of our support logs")
+
+    assert spec.training.dataset_tokens == 2e9
+    assert spec.model_needs.named_models == ["meta-llama/Llama-3.1-8B-Instruct"]
+
+
+def test_rate_beside_a_named_model_then_read(vocabulary):
+    spec = _spec(vocabulary, "mistral 7b summarizing support tickets, roughly 2 requests a second")
+
+    assert spec.scale.requests_per_second == 2
+
+
+def test_training_chat_with_a_bare_token_count_then_the_dataset_size(vocabulary):
+    said = "pre-training run for a 7B base model, 200 billion tokens, GCP or Azure"
+    spec = _spec(vocabulary, said)
+
+    assert spec.training.dataset_tokens == 2e11
+    assert spec.model_needs.size_billion_params == 7
+
+
+def test_llm_reading_names_a_family_with_version_then_grounded_to_the_catalog_id(vocabulary):
+    spec = WorkloadSpec(task_type="inference", model_needs={"named_models": ["qwen 2.5 32b"]})
+
+    grounded = ground_models(spec, vocabulary)
+
+    assert grounded.model_needs.named_models == ["Qwen/Qwen2.5-32B-Instruct"]
