@@ -229,6 +229,12 @@ async def load_offers(conn: AsyncConnection[Any], filters: OfferFilters) -> list
     return list(await cursor.fetchall())
 
 
+async def catalog_epoch(conn: AsyncConnection[Any]) -> int:
+    """Return the catalogs' epoch: it moves on every write to the tables searches read."""
+    row = await (await conn.execute("select epoch from public.catalog_epoch")).fetchone()
+    return int(row["epoch"]) if row else 0
+
+
 async def load_gpu_specs(conn: AsyncConnection[Any]) -> list[dict[str, Any]]:
     """Return every GPU of the catalog with the figures sizing and performance read."""
     return list(await (await conn.execute(_GPUS_SQL)).fetchall())

@@ -9,6 +9,7 @@ it and, if not, by how much and how many concurrent sequences the budget would c
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
@@ -16,7 +17,7 @@ from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from tools.architecture import Architecture, load_architecture
-from tools.catalog import OfferFilters, load_gpu_specs, load_offers
+from tools.catalog import OfferFilters, catalog_epoch, load_gpu_specs, load_offers
 from tools.compute_fit import UnknownModelError, reject_nul
 from tools.offers import MARKETPLACES, Offer
 from tools.search import HOURS_PER_MONTH, Configuration, Load, SearchOutcome, search_configurations
@@ -260,6 +261,31 @@ async def search_catalog(
         UnknownModelError: If the model is not in the architecture catalog.
 
     """
+    # The search is a pure function of the query and the catalog tables, and CPU work (tens
+    # to hundreds of ms, the largest part of a turn): while the database's catalogs have not
+    # changed (their epoch moves on every write, by trigger) the same search is answered
+    # from memory.
+    database = (conn.info.host, conn.info.port, conn.info.dbname)
+    key = (query.model_dump_json(), *database, await catalog_epoch(conn))
+    found = _searched.get(key)
+    if found is None:
+        found = await _search_tables(conn, query)
+        _searched[key] = found
+        while len(_searched) > SEARCH_CACHE_SIZE:
+            _searched.popitem(last=False)
+    else:
+        _searched.move_to_end(key)
+    return found.model_copy(deep=True)  # callers may change what they get
+
+
+SEARCH_CACHE_SIZE = 256
+_searched: OrderedDict[tuple[str, str, int, str, int], ConfigurationResult] = OrderedDict()
+
+
+async def _search_tables(
+    conn: AsyncConnection[Any], query: ConfigurationQuery
+) -> ConfigurationResult:
+    """Read the model, the offers and the GPUs the search needs, and run it off the loop."""
     arch = await load_architecture(conn, query.model_id)
     if arch is None:
         raise UnknownModelError(
@@ -274,7 +300,6 @@ async def search_catalog(
     gpus = {row["gpu_model"]: GpuSpec.model_validate(
         {k: v for k, v in row.items() if v is not None}) for row in await load_gpu_specs(conn)}
     offers = [_offer(row) for row in rows]
-    # The search is CPU work (tens to hundreds of ms): off the event loop.
     return await asyncio.to_thread(_search_offers, query, arch, rows, offers, gpus)
 
 

@@ -10,6 +10,7 @@ from core.db import connection_kwargs
 from core.settings import Settings
 from tools.compute import ComputeQuery, search_instances
 from tools.compute_fit import UnknownModelError
+from tools.configuration import ConfigurationQuery, search_catalog
 from tools.sizing import DATA_DIR, Workload, default_architectures, vram_requirement
 
 pytestmark = pytest.mark.integration
@@ -556,3 +557,30 @@ async def test_rank_by_run_cost_then_the_cheapest_training_run_first_not_the_che
 
     assert _result_ids(result) == _ids(expected[: query.top_k])
     assert _ids(expected[: query.top_k]) != _ids(by_hour[: query.top_k])
+
+
+async def test_catalog_price_changed_then_the_configuration_search_sees_it(adb, ingested):
+    # Searches are kept in memory while the catalogs' epoch stands; every write moves it.
+    query = ConfigurationQuery(model_id="meta-llama/Llama-3.1-8B-Instruct", concurrency=10)
+    before = (await search_catalog(adb, query)).chosen
+    assert before is not None
+
+    async with adb.transaction(force_rollback=True):
+        await adb.execute(
+            "update cloud.instances set price_hourly_usd = price_hourly_usd * 100,"
+            " spot_price_hourly_usd = spot_price_hourly_usd * 100"
+            " where provider = %s and instance_type = %s",
+            (before.provider, before.instance_type),
+        )
+        dearer = (await search_catalog(adb, query)).chosen
+    restored = (await search_catalog(adb, query)).chosen
+    async with adb.transaction(force_rollback=True):
+        # Another change after the rollback: it must not be answered with the rolled-back
+        # change's result (an epoch is never given out twice).
+        await adb.execute("update cloud.gpus set memory_gb = memory_gb where false")
+        later = (await search_catalog(adb, query)).chosen
+
+    assert dearer is not None
+    assert (dearer.provider, dearer.instance_type) != (before.provider, before.instance_type)
+    assert restored == before
+    assert later == before
