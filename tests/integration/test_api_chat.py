@@ -16,7 +16,7 @@ from agents.schemas import DeploymentPlan
 from api.app import create_app
 from core.db import create_pool
 from core.settings import Settings
-from graph.runs import sweep_stale_runs
+from graph.chat_store import sweep_stale_runs
 from tests.support.live_server import serve_asgi
 from tests.support.sse import aparse_sse, parse_sse
 

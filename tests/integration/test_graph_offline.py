@@ -11,10 +11,11 @@ from langchain_core.messages import AIMessage, HumanMessage
 from agents.schemas import DeploymentPlan
 from core.db import create_pool
 from core.embeddings import LocalEmbedder
-from core.resources import Resources, install
+from core.resources import Resources
 from core.settings import PROJECT_ROOT, Settings
 from graph.checkpointer import compile_with_postgres
 from graph.context import Context
+from tests.stubs.graphs import WithResources
 
 HOURS_PER_MONTH = 730
 
@@ -24,11 +25,9 @@ async def app_graph(pg_url, ingested, embedder):
     settings = Settings(database_url=pg_url, _env_file=None)
     pool = create_pool(pg_url, settings)
     await pool.open()
-    install(Resources(settings, pool, embedder))
     try:
-        yield await compile_with_postgres(pool)
+        yield WithResources(await compile_with_postgres(pool), Resources(settings, pool, embedder))
     finally:
-        install(None)
         await pool.close()
 
 
@@ -146,7 +145,7 @@ async def test_thread_resumed_in_a_new_process_then_conversation_continues(app_g
         from langchain_core.messages import HumanMessage
         from core.db import create_pool
         from core.embeddings import LocalEmbedder
-        from core.resources import Resources, install
+        from core.resources import Resources
         from core.settings import Settings
         from graph.checkpointer import compile_with_postgres
 
@@ -154,10 +153,10 @@ async def test_thread_resumed_in_a_new_process_then_conversation_continues(app_g
             settings = Settings(database_url={pg_url!r}, _env_file=None)
             pool = create_pool({pg_url!r}, settings)
             await pool.open()
-            install(Resources(settings, pool, LocalEmbedder()))
+            context = Context(resources=Resources(settings, pool, LocalEmbedder()))
             graph = await compile_with_postgres(pool)
             await graph.ainvoke({{"messages": [HumanMessage("I want to deploy AI")]}},
-                                {{"configurable": {{"thread_id": {thread!r}}}}})
+                                {{"configurable": {{"thread_id": {thread!r}}}}}, context=context)
             await pool.close()
 
         asyncio.run(main())
