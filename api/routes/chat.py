@@ -245,7 +245,8 @@ async def list_chats(
 @router.get("/chat/{conversation_id}", response_model=ChatDetail, responses=errors(*_CALLER, 404))
 async def get_chat(conversation_id: str, user: LimitedUser, runtime: Runtime) -> ChatDetail:
     """Return a chat's messages, its latest spec and plan, and any run in progress."""
-    chat = await (await _runs(runtime)).get_chat(user.id, _thread_id(conversation_id))
+    thread_id = _thread_id(conversation_id)
+    chat = await (await _runs(runtime)).get_chat(user.id, thread_id)
     if chat is None:
         raise HTTPException(404, _NOT_FOUND)
     row, values = chat.thread, chat.values
@@ -275,8 +276,8 @@ async def rename_chat(
     conversation_id: str, body: ChatRename, user: LimitedUser, runtime: Runtime
 ) -> ChatPublic:
     """Rename a chat."""
-    runs = await _runs(runtime)
-    row = await runs.rename_chat(user.id, _thread_id(conversation_id), body.title.strip())
+    thread_id = _thread_id(conversation_id)
+    row = await (await _runs(runtime)).rename_chat(user.id, thread_id, body.title.strip())
     if row is None:
         raise HTTPException(404, _NOT_FOUND)
     return _public(row)
@@ -290,8 +291,8 @@ async def rename_chat(
 )
 async def delete_chat(conversation_id: str, user: LimitedUser, runtime: Runtime) -> Response:
     """Delete a chat, its runs and events, and its LangGraph checkpoints."""
-    runs = await _runs(runtime)
-    result = await runs.delete_chat(user.id, _thread_id(conversation_id))
+    thread_id = _thread_id(conversation_id)
+    result = await (await _runs(runtime)).delete_chat(user.id, thread_id)
     if result == "missing":
         raise HTTPException(404, _NOT_FOUND)
     if result == "busy":
@@ -323,7 +324,9 @@ async def rejoin_run(
     """Rejoin a run: replay the events after ``Last-Event-ID``, then continue live."""
     thread_id = _thread_id(conversation_id)
     run = parse_id(run_id)
+    if run is None:
+        raise HTTPException(404, "no such run")
     runs = await _runs(runtime)
-    if run is None or not await runs.run_belongs(user.id, thread_id, run):
+    if not await runs.run_belongs(user.id, thread_id, run):
         raise HTTPException(404, "no such run")
     return event_stream(runs.follow(user.id, run, parse_last_event_id(last_event_id)), run)

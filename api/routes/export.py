@@ -26,7 +26,8 @@ router = APIRouter(prefix="/api/v1", tags=["chat"])
 )
 async def download_plan(conversation_id: str, user: LimitedUser, runtime: Runtime) -> Response:
     """Return the latest plan's files as a zip: one folder per format and a README."""
-    chat = await (await _runs(runtime)).get_chat(user.id, _thread_id(conversation_id))
+    thread_id = _thread_id(conversation_id)
+    chat = await (await _runs(runtime)).get_chat(user.id, thread_id)
     if chat is None:
         raise HTTPException(404, _NOT_FOUND)
     values = chat.values
