@@ -1,8 +1,9 @@
 """What the chat endpoints share for the life of the app: graph runs, auth, vault, limits.
 
-Started in the app's lifespan: it installs the process-wide graph resources (settings, the
-app's pool, the embedder) so that every node uses the app's pool, compiles the graph once
-with the Postgres checkpointer, and closes the runs a dead process left behind. When the
+Started in the app's lifespan: it builds the graph's resources (settings, the app's pool, the
+embedder), which the run manager hands to every run in its runtime context so that every
+node uses the app's pool; compiles the graph once with the Postgres checkpointer; and closes
+the runs a dead process left behind. When the
 database is not reachable at start-up the app still starts (``/ready`` says 503) and the
 graph is compiled on the first chat request instead.
 """
@@ -16,20 +17,20 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-import core.resources
 from api.auth import LOCAL_NOTICE, TokenVerifier
 from api.heap import FreezeAfterFirstTurn, freeze_long_lived
 from api.limits import SharedRateLimiter
 from api.metrics import observe_run_event
 from api.vault import Vault
 from core.embeddings import get_embedder
-from core.resources import Resources, install
+from core.resources import Resources
 from core.settings import Settings
+from graph.chat_store import sweep_stale_runs
 from graph.checkpointer import compile_with_postgres
 from graph.context import Context
 from graph.foreground import ForegroundGate
 from graph.run_events import RunEvent
-from graph.runs import RunManager, sweep_stale_runs
+from graph.runs import RunManager
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +68,10 @@ class ChatRuntime:
         """Set on SIGTERM: new turns are refused (503) while running ones finish."""
 
     async def start(self, pool: AsyncConnectionPool[Any]) -> None:
-        """Install the graph's resources, compile the graph and sweep stale runs."""
+        """Build the graph's resources, compile the graph and sweep stale runs."""
         self.pool = pool
         self.limiter.pool = pool
         self._resources = Resources(self.settings, pool, get_embedder(self.settings))
-        install(self._resources)
         if not self.settings.auth_enabled:
             logger.warning(LOCAL_NOTICE)
         try:
@@ -113,6 +113,7 @@ class ChatRuntime:
                     # while another run waits on Postgres; more only adds contention.
                     max_cpu_bound=2 * (os.cpu_count() or 1),
                     foreground=self.foreground,
+                    resources=self._resources,
                 )
         return self._runs
 
@@ -135,7 +136,4 @@ class ChatRuntime:
             self._sweeper.cancel()
         if self._runs is not None:
             await self._runs.shutdown()
-        # Another app in this process (tests run several) may have installed its own since.
-        if getattr(core.resources, "_installed", None) is self._resources:
-            install(None)
         await self.verifier.aclose()

@@ -11,8 +11,7 @@ from psycopg_pool import PoolTimeout
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from core.db import DatabaseUnavailableError
-from graph.run_events import RunEvent
-from graph.runs import DB_LOST_MESSAGE, lost_run_events
+from graph.run_events import DB_LOST_MESSAGE, RunEvent, lost_run_events
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from bench.common import (  # noqa: E402
 )
 from core.db import create_pool  # noqa: E402
 from core.embeddings import get_embedder  # noqa: E402
-from core.resources import Resources, install  # noqa: E402
+from core.resources import Resources  # noqa: E402
 from graph.builder import builder  # noqa: E402
 from graph.checkpointer import compile_with_postgres  # noqa: E402
 from graph.context import Context  # noqa: E402
@@ -43,14 +43,14 @@ REQUESTS = (
 )
 
 
-async def _time_turns(graph, turns: int, threads: list[str]) -> list[float]:
+async def _time_turns(graph, context: Context, turns: int, threads: list[str]) -> list[float]:
     samples = []
     for i in range(turns):
         text = REQUESTS[i % len(REQUESTS)]
         threads.append(str(uuid.uuid4()))
         config = {"configurable": {"thread_id": threads[-1]}}
         started = time.perf_counter()
-        state = await graph.ainvoke({"messages": [HumanMessage(text)]}, config, context=Context())
+        state = await graph.ainvoke({"messages": [HumanMessage(text)]}, config, context=context)
         samples.append(time.perf_counter() - started)
         assert state["decision"] == "plan", text
     return samples
@@ -62,19 +62,18 @@ async def main(turns: int) -> None:
     load_before = os.getloadavg()
     pool = create_pool(url, settings)
     await pool.open()
-    install(Resources(settings, pool, get_embedder(settings)))
+    context = Context(resources=Resources(settings, pool, get_embedder(settings)))
     threads: list[str] = []  # the Postgres ones, deleted at the end
     try:
         postgres = await compile_with_postgres(pool)
         memory = builder.compile(checkpointer=InMemorySaver())
-        await _time_turns(memory, len(REQUESTS), [])  # warm: model load, vocabulary, plans
+        await _time_turns(memory, context, len(REQUESTS), [])  # warm: model load, vocabulary, plans
         # Interleave the two so that machine noise falls on both alike.
         pg_samples, mem_samples = [], []
         for _ in range(turns // len(REQUESTS)):
-            pg_samples += await _time_turns(postgres, len(REQUESTS), threads)
-            mem_samples += await _time_turns(memory, len(REQUESTS), [])
+            pg_samples += await _time_turns(postgres, context, len(REQUESTS), threads)
+            mem_samples += await _time_turns(memory, context, len(REQUESTS), [])
     finally:
-        install(None)
         await pool.close()
         await forget_threads(url, threads)
     pg, mem = summary_ms(pg_samples), summary_ms(mem_samples)

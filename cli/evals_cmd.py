@@ -18,7 +18,7 @@ from core.db import connect, create_pool, database_url
 from core.embeddings import get_embedder
 from core.ingest import catalogs_empty, ingest
 from core.migrate import apply_migrations
-from core.resources import Resources, install
+from core.resources import Resources
 from core.settings import Settings
 from evals.run import THRESHOLDS_PATH, EvalConfig, EvalOutcome, run_eval
 from evals.scenario import SCENARIO_DIR, load_scenarios
@@ -146,11 +146,9 @@ async def _run_in_process(settings: Settings, url: str, config: EvalConfig) -> E
     pool = create_pool(url, settings)
     await pool.open()
     resources = Resources(settings, pool, get_embedder(settings))
-    install(resources)
     try:
         return await run_eval(config, resources)
     finally:
-        install(None)
         await pool.close()
 
 

@@ -22,7 +22,7 @@ from agents.architect import describe_calls
 from agents.schemas import DeploymentPlan
 from core.db import create_pool
 from core.embeddings import get_embedder
-from core.resources import Resources, install
+from core.resources import Resources
 from core.settings import Settings
 from graph.checkpointer import compile_with_postgres
 from graph.context import Context
@@ -41,8 +41,8 @@ class PlanRequest:
     api_key_env: str | None = None
     """Name of an environment variable holding the caller's key (never the key on argv)."""
 
-    def context(self) -> Context:
-        """Return the run's context; the key, if any, travels only here."""
+    def context(self, resources: Resources | None = None) -> Context:
+        """Return the run's context, with ``resources``; the key, if any, travels only here."""
         key = os.environ.get(self.api_key_env) if self.api_key_env else None
         return Context(
             llm_provider=self.provider,
@@ -50,6 +50,7 @@ class PlanRequest:
             llm_base_url=self.base_url,
             llm_api_key=key or None,
             request_id=f"cli-{uuid.uuid4().hex[:12]}",
+            resources=resources,
         )
 
 
@@ -85,13 +86,17 @@ def _details(name: str, result: dict[str, Any]) -> list[str]:
 
 
 async def stream_turn(
-    graph: Any, request: PlanRequest, config: RunnableConfig, err: TextIO
+    graph: Any,
+    request: PlanRequest,
+    config: RunnableConfig,
+    err: TextIO,
+    resources: Resources | None = None,
 ) -> dict[str, Any]:
     """Run the turn, narrating each task on ``err``; return the thread's state afterwards."""
     started: dict[str, float] = {}
     inputs = {"messages": [HumanMessage(request.text)]}
     async for event in graph.astream(
-        inputs, config, context=request.context(), stream_mode="tasks"
+        inputs, config, context=request.context(resources), stream_mode="tasks"
     ):
         name = event["name"]
         if "input" in event:
@@ -131,13 +136,12 @@ async def run_plan(
     """Open the pool, run one turn on the Postgres-checkpointed graph, print the answer."""
     pool = create_pool(url, settings)
     await pool.open()
-    install(Resources(settings, pool, get_embedder(settings)))
+    resources = Resources(settings, pool, get_embedder(settings))
     try:
         graph = await compile_with_postgres(pool)
         config: RunnableConfig = {"configurable": {"thread_id": request.thread_id}}
-        state = await stream_turn(graph, request, config, err)
+        state = await stream_turn(graph, request, config, err, resources)
     finally:
-        install(None)
         await pool.close()
     answer(state, request, out)
     print(

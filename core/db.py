@@ -326,3 +326,11 @@ async def fetchone_as_user(
     async with as_user(pool, user_id) as conn:
         row: dict[str, Any] | None = await (await conn.execute(sql, params)).fetchone()
         return row
+
+
+async def pgvector_version(conn: psycopg.AsyncConnection[Any]) -> str | None:
+    """Return the installed pgvector's version, or None when the extension is missing."""
+    row = await (
+        await conn.execute("select extversion from pg_extension where extname = 'vector'")
+    ).fetchone()
+    return str(row["extversion"]) if row else None

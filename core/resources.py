@@ -1,8 +1,10 @@
-"""Process-wide resources the graph and its tools share: settings, the pool, the embedder.
+"""What the graph and its tools share: settings, the pool, the embedder, catalog facts.
 
-The API installs its own at start-up (``install``); anything else that runs the graph
-(``langgraph dev``, the CLI, the eval runner) gets them built lazily from the settings. An
-async pool belongs to the event loop it was opened in, so resources are kept per loop.
+Whoever runs the graph (the API, the CLI, the eval runner, the benches) builds its
+``Resources`` and hands them to every run in the runtime context (``graph.context.Context``).
+``get_resources`` is the fallback for a run whose context carries none, which is how
+``langgraph dev`` (Studio) runs the graph: resources built lazily from the settings, kept
+per event loop, because an async pool belongs to the loop it was opened in.
 """
 
 from __future__ import annotations
@@ -30,21 +32,14 @@ class Resources:
 
 
 _by_loop: dict[int, Resources] = {}
-_installed: Resources | None = None
 _lock = asyncio.Lock()
 
 
-def install(resources: Resources | None) -> None:
-    """Make ``resources`` the ones every run in this process uses (None to forget them)."""
-    global _installed
-    _installed = resources
-    _by_loop.clear()
-
-
 async def get_resources() -> Resources:
-    """Return the installed resources, or build ones for the running event loop."""
-    if _installed is not None:
-        return _installed
+    """Return resources for the running event loop, built from the settings on first use.
+
+    Only for runs whose context carries no resources (``langgraph dev``).
+    """
     key = id(asyncio.get_running_loop())
     if key not in _by_loop:
         async with _lock:

@@ -25,7 +25,7 @@ from langgraph.runtime import Runtime
 
 from agents.offline_extractor import read_message
 from agents.vocabulary import Vocabulary, load_vocabulary
-from core.resources import get_resources
+from core.resources import Resources, get_resources
 from evals.metrics import TurnOutput
 from graph.builder import builder
 from graph.context import Context
@@ -81,9 +81,13 @@ def _as_dict(report: Any) -> dict[str, Any]:
     return dict(report) if isinstance(report, dict) else {"report": str(report)}
 
 
-async def field_reader() -> Callable[[str], Mapping[str, Any]]:
+async def _or_lazy(resources: Resources | None) -> Resources:
+    """Return ``resources``, or (a graph run without them in its context) lazy ones."""
+    return resources if resources is not None else await get_resources()
+
+
+async def field_reader(resources: Resources) -> Callable[[str], Mapping[str, Any]]:
     """Return the requirements extractor as the optimizer's field reader (catalog-aware)."""
-    resources = await get_resources()
     vocabulary = resources.catalog_facts.get("vocabulary")
     if not isinstance(vocabulary, Vocabulary):
         async with resources.pool.connection() as conn:
@@ -96,7 +100,9 @@ async def field_reader() -> Callable[[str], Mapping[str, Any]]:
     return read
 
 
-async def _arguments(entry: Callable[..., Any], budget_tokens: int) -> dict[str, Any]:
+async def _arguments(
+    entry: Callable[..., Any], budget_tokens: int, resources: Resources | None
+) -> dict[str, Any]:
     """Supply the keyword arguments the entry point's signature asks for.
 
     Raises:
@@ -108,10 +114,9 @@ async def _arguments(entry: Callable[..., Any], budget_tokens: int) -> dict[str,
         if name == "budget_tokens":
             kwargs[name] = budget_tokens
         elif name in ("embedder", "settings"):
-            resources = await get_resources()
-            kwargs[name] = getattr(resources, name)
+            kwargs[name] = getattr(await _or_lazy(resources), name)
         elif name == "field_reader":
-            kwargs[name] = await field_reader()
+            kwargs[name] = await field_reader(await _or_lazy(resources))
         elif param.default is inspect.Parameter.empty and param.kind not in (
             inspect.Parameter.VAR_POSITIONAL,
             inspect.Parameter.VAR_KEYWORD,
@@ -121,17 +126,20 @@ async def _arguments(entry: Callable[..., Any], budget_tokens: int) -> dict[str,
 
 
 async def call_optimizer(
-    entry: Callable[..., Any], messages: list[AnyMessage], budget_tokens: int
+    entry: Callable[..., Any],
+    messages: list[AnyMessage],
+    budget_tokens: int,
+    resources: Resources | None = None,
 ) -> tuple[list[AnyMessage], dict[str, Any]]:
     """Call the entry point with the arguments its signature asks for; normalise the result.
 
-    An entry point that takes ``cache_conn`` gets a pooled connection, so the embedding cache
-    spares it re-embedding the earlier turns of a conversation.
+    Its embedder, settings and pool come from ``resources`` (the run's context). An entry
+    point that takes ``cache_conn`` gets a pooled connection, so the embedding cache spares
+    it re-embedding the earlier turns of a conversation.
     """
-    kwargs = await _arguments(entry, budget_tokens)
+    kwargs = await _arguments(entry, budget_tokens, resources)
     if "cache_conn" in inspect.signature(entry).parameters:
-        resources = await get_resources()
-        async with resources.pool.connection() as conn:
+        async with (await _or_lazy(resources)).pool.connection() as conn:
             result = entry(messages, **kwargs, cache_conn=conn)
             if inspect.isawaitable(result):
                 result = await result
@@ -169,7 +177,9 @@ def optimizer_node(entry: Callable[..., Any]) -> OptimizeNode:
     async def optimize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         context = runtime.context if isinstance(runtime.context, Context) else Context()
         messages: list[AnyMessage] = list(state["messages"])
-        kept, report = await call_optimizer(entry, messages, context.optimizer_budget_tokens)
+        kept, report = await call_optimizer(
+            entry, messages, context.optimizer_budget_tokens, context.resources
+        )
         return {"work": [], "tool_results": {}, "llm_context": kept, "optimizer_report": report}
 
     return optimize

@@ -62,13 +62,14 @@ class EvalConfig:
     show_progress: bool = True
     plots: bool = True
 
-    def context(self) -> Context:
-        """Return the runtime context every graph run of this eval gets."""
+    def context(self, resources: Resources | None = None) -> Context:
+        """Return the runtime context every graph run of this eval gets, with ``resources``."""
         return Context(
             llm_provider=self.provider,
             llm_model=self.model,
             llm_base_url=self.base_url,
             llm_api_key=self.api_key,
+            resources=resources,
         )
 
 
@@ -204,7 +205,7 @@ async def run_compression_ab(
     ):
         graph = compression.builder_with_optimize(node).compile(checkpointer=saver)
         arms[arm] = await run_many(
-            GraphDriver(graph, config.context()),
+            GraphDriver(graph, config.context(resources)),
             scenarios,
             catalog,
             repeat=1,
@@ -281,7 +282,8 @@ async def run_eval(config: EvalConfig, resources: Resources | None = None) -> Ev
     else:
         if resources is None:
             raise ValueError("running the graph in process needs resources (pool, embedder)")
-        graph_driver = GraphDriver(await compile_with_postgres(resources.pool), config.context())
+        graph = await compile_with_postgres(resources.pool)
+        graph_driver = GraphDriver(graph, config.context(resources))
         await graph_driver.send(await graph_driver.start(), WARM_UP_MESSAGE)
         lap("warm_up")
         runs += await _run_plain(graph_driver, plain, catalog, config)

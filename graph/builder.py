@@ -19,7 +19,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
-from langchain_core.runnables import RunnableConfig
+from langgraph.config import get_config
 from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
@@ -57,6 +57,16 @@ FALLBACK_NAME = "architect-fallback"
 
 def _context(runtime: Runtime[Context]) -> Context:
     return runtime.context if isinstance(runtime.context, Context) else Context()
+
+
+async def _resources(runtime: Runtime[Context]) -> Resources:
+    """Return the resources the run was handed in its context.
+
+    A run without them (``langgraph dev``: Studio passes no resources) gets ones built lazily
+    from the settings, per event loop.
+    """
+    resources = _context(runtime).resources
+    return resources if resources is not None else await get_resources()
 
 
 def _selection(resources: Resources, context: Context) -> LLMSelection:
@@ -121,7 +131,7 @@ async def optimize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     The full history stays in ``messages``; ``llm_context`` is the optimized copy. The
     optimizer runs with the offline provider too, so its effect is measured without a key.
     """
-    resources = await get_resources()
+    resources = await _resources(runtime)
     context = _context(runtime)
     reader = resources.catalog_facts.get("field_reader")
     if reader is None:
@@ -161,7 +171,7 @@ async def optimize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
 async def requirements(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Read the WorkloadSpec and decide to plan or to ask."""
-    resources = await get_resources()
+    resources = await _resources(runtime)
     context = _context(runtime)
     vocabulary = await _vocabulary(resources)
     messages = state.get("llm_context") or state["messages"]
@@ -220,7 +230,7 @@ async def _model_id(resources: Resources, spec: WorkloadSpec) -> str | None:
 
 async def architect(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Choose the next tool calls: the fixed sequence offline, the model's choice otherwise."""
-    resources = await get_resources()
+    resources = await _resources(runtime)
     context = _context(runtime)
     spec = WorkloadSpec.model_validate(state["spec"])
     work = list(state.get("work", []))
@@ -267,16 +277,17 @@ def _tool_node(resources: Resources) -> ToolNode:
     return node
 
 
-async def tools(state: State, config: RunnableConfig) -> dict[str, Any]:
+async def tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Run the requested tools; the database and embedder are injected, never model-chosen."""
-    node = _tool_node(await get_resources())
-    result = await node.ainvoke({"work": state.get("work", [])}, config)
+    node = _tool_node(await _resources(runtime))
+    # The node's own config (callbacks, the run's runtime) goes on to the tool node.
+    result = await node.ainvoke({"work": state.get("work", [])}, get_config())
     return {"work": result["work"]}
 
 
 async def synthesize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Write the plan: a template offline, structured output with a model."""
-    resources = await get_resources()
+    resources = await _resources(runtime)
     spec = WorkloadSpec.model_validate(state["spec"])
     work = list(state.get("work", []))
     engine = engine_for(spec)
@@ -319,9 +330,9 @@ def _compact(work: list[AnyMessage], results: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def validate(state: State) -> dict[str, Any]:
+async def validate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Recompute every number of the plan against the catalogs."""
-    resources = await get_resources()
+    resources = await _resources(runtime)
     spec = WorkloadSpec.model_validate(state["spec"])
     plan = DeploymentPlan.model_validate(state["plan"])
     async with resources.pool.connection() as conn:

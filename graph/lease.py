@@ -4,7 +4,7 @@ The process that executes a run holds a session-level advisory lock on it, on on
 connection of its own for all its runs, and beats the runs' ``heartbeat_at`` every
 ``beat_s`` through its pool. Postgres drops a session's locks as soon as the session ends,
 which it does when the process dies (the kernel closes its socket), so a run whose lock is
-free and whose heartbeat has stopped belongs to no one: ``graph.runs.sweep_stale_runs`` on
+free and whose heartbeat has stopped belongs to no one: ``graph.chat_store.sweep_stale_runs`` on
 any replica closes it. Either sign alone is not enough: a lock is also lost with its
 connection while the process lives on (its heartbeat says so), and a heartbeat can be late
 while the process is busy (its lock says so).

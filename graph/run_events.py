@@ -20,6 +20,14 @@ STREAM_MODES = ["tasks", "updates", "custom", "messages"]
 CUSTOM_EVENTS = frozenset({"status", "optimizer", "tool", "token"})
 SUMMARY_CHARS = 240
 FAILED_MESSAGE = "The planner failed on this message; please try again."
+INTERRUPTED_MESSAGE = (
+    "The server running this turn stopped before it finished. Resume the turn, or send "
+    "the message again."
+)
+DB_LOST_MESSAGE = (
+    "The database became unavailable during this turn. Nothing that was saved is lost: "
+    "resume the turn, or send the message again."
+)
 
 
 @dataclass(frozen=True)
@@ -137,3 +145,16 @@ def terminal_event(run_id: str, outcome: TurnOutcome) -> tuple[str, dict[str, An
         }
     code = outcome.error_code or "run_failed"
     return "error", {"code": code, "message": outcome.response, "run_id": run_id}
+
+
+def lost_run_events(run_id: str, after: int, code: str, message: str) -> list[RunEvent]:
+    """Return the ``error`` and ``end`` events that close a lost run after event ``after``.
+
+    The same events go out live (to the listeners of the executing process) and into the
+    table (``graph.chat_store.close_interrupted_run``), so a client that rejoins sees the ids
+    it saw live.
+    """
+    return [
+        RunEvent(after + 1, "error", {"code": code, "message": message, "run_id": run_id}),
+        RunEvent(after + 2, "end", {"status": "failed", "response_type": "error"}),
+    ]

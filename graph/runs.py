@@ -9,64 +9,63 @@ then continues live without a gap or a duplicate. Each stored event is also anno
 ``NOTIFY`` once committed (``graph.notify``), which wakes a follower on another replica to
 read the table; polling is left as the fallback for when that replica's listening connection
 is down. Event names: metadata, status, optimizer, tool, token, clarification, plan, error, end.
+
+The ``RunManager`` is also what the API asks about chats (``graph.chats``): every statement
+lives in ``graph.chat_store``, and the compiled graph stays behind this class.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import traceback
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 
-import psycopg
 from langchain_core.messages import HumanMessage
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from core.db import as_user
+from core.resources import Resources
+from graph import chat_store
+from graph.chat_store import ActiveRunError, ThreadNotFoundError, sweep_stale_runs
+from graph.chats import ChatAccess
 from graph.context import Context
 from graph.event_writer import RunEventWriter
+from graph.follow import follow_run
 from graph.foreground import ForegroundGate
-from graph.lease import RunLeases, let_go, owner_gone
-from graph.notify import NOTIFY_SQL, RunEventListener, RunEventNotifier, notice_payload
+from graph.lease import RunLeases
+from graph.notify import RunEventListener, RunEventNotifier
 from graph.run_events import (
+    DB_LOST_MESSAGE,
     FAILED_MESSAGE,
+    INTERRUPTED_MESSAGE,
     STREAM_MODES,
     RunEvent,
     TurnOutcome,
+    lost_run_events,
     map_chunk,
     outcome_from_state,
     terminal_event,
 )
+from graph.run_hub import RunHub, StartedRun
+
+__all__ = [
+    "ActiveRunError",
+    "NothingToResumeError",
+    "RunManager",
+    "StartedRun",
+    "ThreadNotFoundError",
+    "sweep_stale_runs",
+]
 
 logger = logging.getLogger(__name__)
 
 
-class ThreadNotFoundError(LookupError):
-    """The thread does not exist, or belongs to someone else (RLS hides it)."""
-
-
-class ActiveRunError(RuntimeError):
-    """Another run of the same thread is still in progress."""
-
-
 class NothingToResumeError(RuntimeError):
     """The thread's last turn finished: there is no checkpoint with work left to do."""
-
-
-INTERRUPTED_MESSAGE = (
-    "The server running this turn stopped before it finished. Resume the turn, or send "
-    "the message again."
-)
-DB_LOST_MESSAGE = (
-    "The database became unavailable during this turn. Nothing that was saved is lost: "
-    "resume the turn, or send the message again."
-)
 
 
 def _redacted_trace(exc: BaseException, context: Context) -> str:
@@ -77,54 +76,7 @@ def _redacted_trace(exc: BaseException, context: Context) -> str:
     return text
 
 
-class RunHub:
-    """In-process fan-out of live events to the listeners of each run."""
-
-    def __init__(self) -> None:
-        """Start with no live runs."""
-        self._listeners: dict[str, set[asyncio.Queue[RunEvent]]] = {}
-
-    def open(self, run_id: str) -> None:
-        """Register a run that this process executes."""
-        self._listeners.setdefault(run_id, set())
-
-    def close(self, run_id: str) -> None:
-        """Forget a finished run; its listeners already received ``end``."""
-        self._listeners.pop(run_id, None)
-
-    def subscribe(self, run_id: str) -> asyncio.Queue[RunEvent] | None:
-        """Return a queue of the run's future events, or None when it is not live here."""
-        listeners = self._listeners.get(run_id)
-        if listeners is None:
-            return None
-        queue: asyncio.Queue[RunEvent] = asyncio.Queue()
-        listeners.add(queue)
-        return queue
-
-    def unsubscribe(self, run_id: str, queue: asyncio.Queue[RunEvent]) -> None:
-        """Stop delivering to ``queue``."""
-        self._listeners.get(run_id, set()).discard(queue)
-
-    def publish(self, run_id: str, event: RunEvent) -> None:
-        """Deliver ``event`` to every listener of the run."""
-        for queue in self._listeners.get(run_id, ()):
-            queue.put_nowait(event)
-
-
-@dataclass
-class StartedRun:
-    """A run that was accepted: its id, the task that executes it, and its live events.
-
-    ``events`` (when asked for at start) was subscribed before the run began, so it holds
-    every event from ``metadata`` on: following it needs no read of the table.
-    """
-
-    run_id: str
-    task: asyncio.Task[TurnOutcome]
-    events: asyncio.Queue[RunEvent] | None = None
-
-
-class RunManager:
+class RunManager(ChatAccess):
     """Start runs, execute them in the background, and let clients follow their events."""
 
     def __init__(
@@ -139,8 +91,12 @@ class RunManager:
         cpu_bound: Callable[[Context], bool] | None = None,
         max_cpu_bound: int = 4,
         foreground: ForegroundGate | None = None,
+        resources: Resources | None = None,
     ) -> None:
         """Bind the manager to the app's pool and compiled graph.
+
+        ``resources`` (the pool, embedder, settings and catalog facts the graph's nodes use)
+        go to every run in its runtime ``Context``, unless the caller's context has its own.
 
         Runs that ``cpu_bound`` says compute rather than wait (the offline provider: its
         turn is Python work from end to end) execute at most ``max_cpu_bound`` at a time;
@@ -149,8 +105,8 @@ class RunManager:
         new streams; runs that wait on an LLM are not limited. Those runs also wait at each
         of their events while ``foreground`` says a request is starting (``graph.foreground``).
         """
-        self.pool = pool
-        self.graph = graph
+        super().__init__(pool, graph)
+        self._resources = resources
         self.hub = RunHub()
         self._on_event = on_event
         self._cpu_bound = cpu_bound or (lambda _: False)
@@ -204,80 +160,24 @@ class RunManager:
                 "resumed": message is None,
             },
         )
-        try:
-            async with as_user(self.pool, user_id, pipelined=True) as conn:
-                if new_thread:
-                    await self._insert_run(
-                        conn, user_id, thread_id, first, new_thread=True, new_thread_title=title
-                    )
-                else:
-                    await self._claim_thread(conn, user_id, thread_id, title, first, message)
-        except psycopg.errors.UniqueViolation as exc:
-            raise ActiveRunError(thread_id) from exc
+
+        async def resumable() -> None:
+            if not await self._resumable(thread_id):
+                raise NothingToResumeError(thread_id)
+
+        await chat_store.claim_run(
+            self._pool,
+            user_id,
+            thread_id,
+            first,
+            title=title,
+            new_thread=new_thread,
+            check=resumable if message is None else None,
+        )
+        if context.resources is None and self._resources is not None:
+            context = replace(context, resources=self._resources)
         # Only now, committed: the run's own connections must find the thread and the run.
         return self._launch(user_id, thread_id, message, context, first, subscribe)
-
-    async def _claim_thread(
-        self,
-        conn: psycopg.AsyncConnection[Any],
-        user_id: str,
-        thread_id: str,
-        title: str | None,
-        first: RunEvent,
-        message: str | None,
-    ) -> None:
-        """Touch the caller's thread and insert the run with its first event."""
-        found = await (
-            await conn.execute(
-                "update chat.threads set updated_at = now(), title = coalesce(title, %s)"
-                " where id = %s and deleted_at is null returning id",
-                (title, thread_id),
-            )
-        ).fetchone()
-        if found is None:
-            raise ThreadNotFoundError(thread_id)
-        # Only once the thread is known to be the caller's: no oracle for others'.
-        if message is None and not await self._resumable(thread_id):
-            raise NothingToResumeError(thread_id)
-        await self._insert_run(conn, user_id, thread_id, first)
-
-    async def _insert_run(
-        self,
-        conn: psycopg.AsyncConnection[Any],
-        user_id: str,
-        thread_id: str,
-        first: RunEvent,
-        *,
-        new_thread_title: str | None = None,
-        new_thread: bool = False,
-    ) -> None:
-        """Insert the run and its first event (and the thread, when ``new_thread``).
-
-        One statement, so the stream can start as soon as it commits; a new thread is a CTE
-        the run selects from, and the foreign keys are checked at the statement's end.
-        """
-        thread = (
-            "thread as (insert into chat.threads (id, user_id, title)"
-            " values (%(thread)s, %(user)s, %(title)s) returning id), "
-            if new_thread
-            else ""
-        )
-        await conn.execute(
-            f"with {thread}run as (insert into chat.runs (id, thread_id, user_id)"
-            f" select %(run)s, %(thread)s, %(user)s {'from thread' if new_thread else ''}"
-            " returning id)"
-            " insert into chat.run_events (run_id, seq, user_id, event, data)"
-            " select id, %(seq)s, %(user)s, %(event)s, %(data)s from run",
-            {
-                "thread": thread_id,
-                "user": user_id,
-                "title": new_thread_title,
-                "run": first.data["run_id"],
-                "seq": first.seq,
-                "event": first.event,
-                "data": Jsonb(first.data),
-            },
-        )
 
     def _launch(
         self,
@@ -300,29 +200,6 @@ class RunManager:
         task.add_done_callback(lambda _: self._tasks.pop(run_id, None))
         return StartedRun(run_id, task, events)
 
-    async def _resumable(self, thread_id: str) -> bool:
-        snapshot = await self.graph.aget_state({"configurable": {"thread_id": thread_id}})
-        return bool(snapshot.next)
-
-    async def _insert(
-        self,
-        conn: psycopg.AsyncConnection[Any],
-        user_id: str,
-        run_id: str,
-        *events: RunEvent,
-    ) -> None:
-        """Insert ``events`` in one statement (a batch costs one statement, not one each)."""
-        if not events:
-            return
-        rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(events))
-        params: list[Any] = []
-        for event in events:
-            params += [run_id, event.seq, user_id, event.event, Jsonb(event.data)]
-        await conn.execute(
-            f"insert into chat.run_events (run_id, seq, user_id, event, data) values {rows}",
-            params,
-        )
-
     def _deliver(self, run_id: str, event: RunEvent) -> None:
         # Only committed events come here: followers elsewhere may read it from the table.
         self.notifier.announce(run_id, event.seq)
@@ -343,8 +220,7 @@ class RunManager:
         cpu_bound = self._cpu_bound(context)
 
         async def store(batch: list[RunEvent]) -> None:
-            async with as_user(self.pool, user_id, pipelined=True) as conn:
-                await self._insert(conn, user_id, run_id, *batch)
+            await chat_store.insert_events(self._pool, user_id, run_id, batch)
 
         writer = RunEventWriter(store, lambda item: self._deliver(run_id, item), stored_seq=seq)
 
@@ -367,13 +243,9 @@ class RunManager:
             )
             # The end event and the status change commit together (with the events still
             # pending): whoever sees the run finished also finds its end event in the table.
-            async with as_user(self.pool, user_id, pipelined=True) as conn:
-                await self._insert(conn, user_id, run_id, *pending, final, end)
-                await conn.execute(
-                    "update chat.runs set status = %s, error = %s, finished_at = now(),"
-                    " heartbeat_at = now() where id = %s",
-                    (status, error, run_id),
-                )
+            await chat_store.finish_run(
+                self._pool, user_id, run_id, [*pending, final, end], status, error
+            )
             seq = end.seq
             writer.committed([*pending, final, end])
             nonlocal ended
@@ -394,7 +266,7 @@ class RunManager:
             async with slot:
                 if cpu_bound:
                     await self._foreground.wait_quiet()
-                async for mode, chunk in self.graph.astream(
+                async for mode, chunk in self._graph.astream(
                     {"messages": [HumanMessage(message)]} if message is not None else None,
                     config,
                     context=context,
@@ -409,7 +281,7 @@ class RunManager:
                     checkpointed = True  # the graph saved the turn's input before its first step
                     for name, data in map_chunk(mode, chunk):
                         await emit(name, data)
-            snapshot = await self.graph.aget_state(config)
+            snapshot = await self._graph.aget_state(config)
             outcome = outcome_from_state(dict(snapshot.values))
             await finish("done", outcome, None)
             return outcome
@@ -474,10 +346,9 @@ class RunManager:
         delay = 0.5
         while True:
             try:
-                async with as_user(self.pool, user_id) as conn:
-                    await close_interrupted_run(
-                        conn, run_id, user_id, "db_unavailable", DB_LOST_MESSAGE
-                    )
+                await chat_store.record_lost_run(
+                    self._pool, user_id, run_id, "db_unavailable", DB_LOST_MESSAGE
+                )
                 await self.leases.release(run_id)
                 return
             except Exception as exc:  # still down: try again, less and less often
@@ -485,25 +356,7 @@ class RunManager:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
-    async def _events_after(self, user_id: str, run_id: str, after: int) -> list[RunEvent]:
-        async with as_user(self.pool, user_id) as conn:
-            rows = await (
-                await conn.execute(
-                    "select seq, event, data from chat.run_events"
-                    " where run_id = %s and seq > %s order by seq",
-                    (run_id, after),
-                )
-            ).fetchall()
-        return [RunEvent(r["seq"], r["event"], r["data"]) for r in rows]
-
-    async def _still_running(self, user_id: str, run_id: str) -> bool:
-        async with as_user(self.pool, user_id) as conn:
-            row = await (
-                await conn.execute("select status from chat.runs where id = %s", (run_id,))
-            ).fetchone()
-        return row is not None and row["status"] == "running"
-
-    async def follow(
+    def follow(
         self,
         user_id: str,
         run_id: str,
@@ -514,54 +367,19 @@ class RunManager:
         """Yield the run's events with ``seq > after``: stored ones, then live, up to ``end``.
 
         ``events`` is the queue of a run just started with ``subscribe``: it already holds
-        every event, so the table is not read.
+        every event, so the table is not read (``graph.follow``).
         """
-        # Subscribe before reading the table, so that nothing committed in between is lost;
-        # the seq check drops what both paths deliver.
-        queue = events if events is not None else self.hub.subscribe(run_id)
-        # Watch before reading the table too, for the same reason.
-        wake = self.listener.watch(run_id) if queue is None else None
-        last = after
-        try:
-            stored = [] if events is not None else await self._events_after(user_id, run_id, last)
-            for item in stored:
-                last = item.seq
-                yield item
-                if item.event == "end":
-                    return
-            while True:
-                if queue is not None:
-                    item = await queue.get()
-                    if item.seq <= last:
-                        continue
-                    last = item.seq
-                    yield item
-                    if item.event == "end":
-                        return
-                    continue
-                # The run executes in another process: its notices wake us (or, while the
-                # listener is down, a short poll); a longer re-check catches a run that ends
-                # without an event, such as one deleted with its chat.
-                assert wake is not None
-                patience = self._recheck_s if self.listener.connected else self._poll_s
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), patience)
-                woken = wake.is_set()
-                wake.clear()
-                # Status first: once it says finished, the end event is already stored.
-                running = True if woken else await self._still_running(user_id, run_id)
-                for item in await self._events_after(user_id, run_id, last):
-                    last = item.seq
-                    yield item
-                    if item.event == "end":
-                        return
-                if not running:
-                    return
-        finally:
-            if queue is not None:
-                self.hub.unsubscribe(run_id, queue)
-            if wake is not None:
-                self.listener.unwatch(run_id, wake)
+        return follow_run(
+            self._pool,
+            self.hub,
+            self.listener,
+            user_id,
+            run_id,
+            after,
+            events=events,
+            poll_s=self._poll_s,
+            recheck_s=self._recheck_s,
+        )
 
     async def drain(self, grace_s: float, timeout_s: float = 10.0) -> int:
         """Let the runs executing here finish within ``grace_s``, then interrupt the others.
@@ -599,137 +417,3 @@ class RunManager:
         await self.listener.aclose()
         await self.notifier.aclose()
         await self.leases.aclose()
-
-
-def lost_run_events(run_id: str, after: int, code: str, message: str) -> list[RunEvent]:
-    """Return the ``error`` and ``end`` events that close a lost run after event ``after``.
-
-    The same events go out live (to the listeners of the executing process) and into the
-    table (``close_interrupted_run``), so a client that rejoins sees the ids it saw live.
-    """
-    return [
-        RunEvent(after + 1, "error", {"code": code, "message": message, "run_id": run_id}),
-        RunEvent(after + 2, "end", {"status": "failed", "response_type": "error"}),
-    ]
-
-
-async def close_interrupted_run(
-    conn: psycopg.AsyncConnection[Any],
-    run_id: str,
-    user_id: str,
-    code: str,
-    message: str,
-    *,
-    stale_after_s: float | None = None,
-) -> bool:
-    """Mark a run that is still ``running`` as failed and append its ``error`` and ``end``.
-
-    The claim is one atomic update, so two closers never close the same run twice; with
-    ``stale_after_s`` it claims the run only if its heartbeat is at least that old.
-
-    Returns:
-        Whether this call closed the run.
-
-    """
-    stale = " and heartbeat_at < now() - make_interval(secs => %s)"
-    if stale_after_s is None:
-        stale = ""
-    params: tuple[Any, ...] = (code, run_id, stale_after_s) if stale else (code, run_id)
-    claimed = await (
-        await conn.execute(
-            "update chat.runs set status = 'failed', error = %s, finished_at = now()"
-            " where id = %s and status = 'running'" + stale + " returning id",
-            params,
-        )
-    ).fetchone()
-    if claimed is None:
-        return False
-    top = await (
-        await conn.execute(
-            "select coalesce(max(seq), 0) as n from chat.run_events where run_id = %s", (run_id,)
-        )
-    ).fetchone()
-    seq = int(top["n"]) if top else 0
-    lost = lost_run_events(run_id, seq, code, message)
-    for item in lost:
-        await conn.execute(
-            "insert into chat.run_events (run_id, seq, user_id, event, data)"
-            " values (%s, %s, %s, %s, %s)",
-            (run_id, item.seq, user_id, item.event, Jsonb(item.data)),
-        )
-    await conn.execute(NOTIFY_SQL, (notice_payload(run_id, seq + len(lost)),))
-    return True
-
-
-@contextlib.asynccontextmanager
-async def _acting_as(conn: psycopg.AsyncConnection[Any], user_id: str) -> AsyncIterator[None]:
-    """Run a transaction on ``conn`` as ``user_id`` under row-level security (as ``as_user``)."""
-    async with conn.transaction():
-        await conn.execute(
-            "select set_config('request.jwt.claims', %s, true),"
-            " set_config('role', 'authenticated', true)",
-            (json.dumps({"sub": user_id, "role": "authenticated"}),),
-        )
-        yield
-
-
-async def sweep_stale_runs(
-    pool: AsyncConnectionPool[Any],
-    stale_after_s: float = 5.0,
-    hung_after_s: float = 60.0,
-    *,
-    exclude: Collection[str] = (),
-    restart_grace_s: float = 10.0,
-) -> int:
-    """Close the runs whose process is gone, with ``error`` and ``end`` events.
-
-    A run's process is gone when nobody holds the run's lease lock and its heartbeat is at
-    least ``stale_after_s`` old (``graph.lease``: the owner beats every 2 s), or when its
-    heartbeat is ``hung_after_s`` old whoever holds the lock. A free lock means nothing in the
-    ``restart_grace_s`` after Postgres starts (every lock went with the old server; owners take
-    them again as they reconnect), and the runs in ``exclude`` (this process's own) are left
-    to their owner. Runs as the app's login role so it sees every user's runs; each claim is an
-    atomic update, and the lease lock is held while closing, so replicas sweeping together
-    never close the same run twice.
-
-    Returns:
-        How many runs were closed.
-
-    """
-    async with pool.connection() as conn:
-        rows = await (
-            await conn.execute(
-                "select id, user_id, heartbeat_at < now() - make_interval(secs => %s) as hung,"
-                " pg_postmaster_start_time() < now() - make_interval(secs => %s) as settled"
-                " from chat.runs where status = 'running'"
-                " and heartbeat_at < now() - make_interval(secs => %s)",
-                (hung_after_s, restart_grace_s, stale_after_s),
-            )
-        ).fetchall()
-    closed = 0
-    for row in rows:
-        run_id, user_id = str(row["id"]), str(row["user_id"])
-        if run_id in exclude:
-            continue
-        async with pool.connection() as conn:
-            free = await owner_gone(conn, run_id)
-            try:
-                if not (free and row["settled"]) and not row["hung"]:
-                    continue  # its process lives (or may, just after a restart)
-                async with _acting_as(conn, user_id):
-                    # Staleness is checked again in the claim: the run may have beaten since.
-                    if await close_interrupted_run(
-                        conn,
-                        run_id,
-                        user_id,
-                        "run_interrupted",
-                        INTERRUPTED_MESSAGE,
-                        stale_after_s=stale_after_s if free and row["settled"] else hung_after_s,
-                    ):
-                        closed += 1
-            finally:
-                if free:
-                    await let_go(conn, run_id)
-    if closed:
-        logger.warning("closed %d interrupted run(s)", closed)
-    return closed

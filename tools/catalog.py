@@ -238,3 +238,22 @@ async def catalog_epoch(conn: AsyncConnection[Any]) -> int:
 async def load_gpu_specs(conn: AsyncConnection[Any]) -> list[dict[str, Any]]:
     """Return every GPU of the catalog with the figures sizing and performance read."""
     return list(await (await conn.execute(_GPUS_SQL)).fetchall())
+
+
+CATALOG_TABLES = {
+    "instances": "cloud.instances",
+    "gpus": "cloud.gpus",
+    "charts": "k8s.charts",
+    "models": "hf.models",
+    "chunks": "hf.card_chunks",
+}
+"""The catalog tables whose sizes ``/ready`` reports: the app is not ready while one is empty."""
+
+
+async def catalog_sizes(conn: AsyncConnection[Any]) -> dict[str, int]:
+    """Count the rows of each table of ``CATALOG_TABLES``, by its short name."""
+    sizes = {}
+    for name, table in CATALOG_TABLES.items():
+        row = await (await conn.execute(f"select count(*) as n from {table}")).fetchone()
+        sizes[name] = int(row["n"]) if row else 0
+    return sizes

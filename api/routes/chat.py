@@ -18,7 +18,6 @@ from fastapi.responses import JSONResponse
 from langchain_core.messages import AIMessage, HumanMessage
 from sse_starlette import EventSourceResponse
 
-from api import chat_store
 from api.deps import LimitedUser, RunContext, Runtime
 from api.errors import error_response
 from api.foreground import step_aside
@@ -107,21 +106,24 @@ def _public(row: dict[str, Any]) -> ChatPublic:
     )
 
 
+def parse_id(value: str) -> str | None:
+    """Return ``value`` as a canonical UUID string, or None when it is not one."""
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
 def _thread_id(value: str) -> str:
-    thread_id = chat_store.parse_id(value)
+    thread_id = parse_id(value)
     if thread_id is None:
         raise HTTPException(404, _NOT_FOUND)
     return thread_id
 
 
-def _pool(runtime: ChatRuntime) -> Any:
-    if runtime.pool is None:
-        raise HTTPException(503, "the chat service is starting")
-    return runtime.pool
-
-
 async def _runs(runtime: ChatRuntime) -> RunManager:
-    _pool(runtime)  # 503 while the service is starting, not the run manager's RuntimeError
+    if runtime.pool is None:  # 503 while the service is starting, not a RuntimeError
+        raise HTTPException(503, "the chat service is starting")
     return await runtime.runs()
 
 
@@ -133,7 +135,7 @@ def _accepting_turns(runtime: ChatRuntime) -> None:
 @router.post("/chat/start", response_model=ChatStarted, responses=errors(*_CALLER, 413))
 async def start_chat(user: LimitedUser, runtime: Runtime) -> ChatStarted:
     """Start a new, empty chat."""
-    row = await chat_store.create_thread(_pool(runtime), user.id)
+    row = await (await _runs(runtime)).create_chat(user.id)
     return ChatStarted(conversation_id=str(row["id"]), message=_GREETING)
 
 
@@ -233,7 +235,7 @@ async def list_chats(
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> ChatList:
     """List the caller's chats, most recently active first."""
-    rows = await chat_store.list_threads(_pool(runtime), user.id, limit + 1, offset)
+    rows = await (await _runs(runtime)).list_chats(user.id, limit + 1, offset)
     return ChatList(
         items=[_public(r) for r in rows[:limit]],
         next_offset=offset + limit if len(rows) > limit else None,
@@ -244,12 +246,10 @@ async def list_chats(
 async def get_chat(conversation_id: str, user: LimitedUser, runtime: Runtime) -> ChatDetail:
     """Return a chat's messages, its latest spec and plan, and any run in progress."""
     thread_id = _thread_id(conversation_id)
-    row = await chat_store.get_thread(_pool(runtime), user.id, thread_id)
-    if row is None:
+    chat = await (await _runs(runtime)).get_chat(user.id, thread_id)
+    if chat is None:
         raise HTTPException(404, _NOT_FOUND)
-    runs = await _runs(runtime)
-    snapshot = await runs.graph.aget_state({"configurable": {"thread_id": thread_id}})
-    values: dict[str, Any] = dict(snapshot.values or {})
+    row, values = chat.thread, chat.values
     messages = [
         MessagePublic(
             role="user" if isinstance(m, HumanMessage) else "assistant", content=str(m.content)
@@ -276,9 +276,8 @@ async def rename_chat(
     conversation_id: str, body: ChatRename, user: LimitedUser, runtime: Runtime
 ) -> ChatPublic:
     """Rename a chat."""
-    row = await chat_store.rename_thread(
-        _pool(runtime), user.id, _thread_id(conversation_id), body.title.strip()
-    )
+    thread_id = _thread_id(conversation_id)
+    row = await (await _runs(runtime)).rename_chat(user.id, thread_id, body.title.strip())
     if row is None:
         raise HTTPException(404, _NOT_FOUND)
     return _public(row)
@@ -293,13 +292,11 @@ async def rename_chat(
 async def delete_chat(conversation_id: str, user: LimitedUser, runtime: Runtime) -> Response:
     """Delete a chat, its runs and events, and its LangGraph checkpoints."""
     thread_id = _thread_id(conversation_id)
-    result = await chat_store.delete_thread(_pool(runtime), user.id, thread_id)
+    result = await (await _runs(runtime)).delete_chat(user.id, thread_id)
     if result == "missing":
         raise HTTPException(404, _NOT_FOUND)
     if result == "busy":
         raise HTTPException(409, "this chat is answering a message; delete it afterwards")
-    runs = await _runs(runtime)
-    await runs.graph.checkpointer.adelete_thread(thread_id)
     return Response(status_code=204)
 
 
@@ -326,8 +323,10 @@ async def rejoin_run(
 ) -> EventSourceResponse:
     """Rejoin a run: replay the events after ``Last-Event-ID``, then continue live."""
     thread_id = _thread_id(conversation_id)
-    run = chat_store.parse_id(run_id)
-    if run is None or not await chat_store.run_belongs(_pool(runtime), user.id, thread_id, run):
+    run = parse_id(run_id)
+    if run is None:
         raise HTTPException(404, "no such run")
     runs = await _runs(runtime)
+    if not await runs.run_belongs(user.id, thread_id, run):
+        raise HTTPException(404, "no such run")
     return event_stream(runs.follow(user.id, run, parse_last_event_id(last_event_id)), run)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, HTTPException, Response
 
 from agents.artifacts.bundle import zip_bundle
 from agents.schemas import DeploymentPlan
-from api import chat_store
 from api.deps import LimitedUser, Runtime
 from api.openapi import errors
-from api.routes.chat import _CALLER, _NOT_FOUND, _pool, _runs, _thread_id
+from api.routes.chat import _CALLER, _NOT_FOUND, _runs, _thread_id
 
 router = APIRouter(prefix="/api/v1", tags=["chat"])
 
@@ -30,11 +27,10 @@ router = APIRouter(prefix="/api/v1", tags=["chat"])
 async def download_plan(conversation_id: str, user: LimitedUser, runtime: Runtime) -> Response:
     """Return the latest plan's files as a zip: one folder per format and a README."""
     thread_id = _thread_id(conversation_id)
-    if await chat_store.get_thread(_pool(runtime), user.id, thread_id) is None:
+    chat = await (await _runs(runtime)).get_chat(user.id, thread_id)
+    if chat is None:
         raise HTTPException(404, _NOT_FOUND)
-    runs = await _runs(runtime)
-    snapshot = await runs.graph.aget_state({"configurable": {"thread_id": thread_id}})
-    values: dict[str, Any] = dict(snapshot.values or {})
+    values = chat.values
     plan = DeploymentPlan.model_validate(values["plan"]) if values.get("plan") else None
     if plan is None or plan.deployment is None:
         raise HTTPException(404, "this chat has no plan with deployment files")

@@ -10,17 +10,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import AppSettings, Pool
+from core.db import pgvector_version
+from tools.catalog import catalog_sizes
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
-
-_READY_COUNTS = {
-    "instances": "cloud.instances",
-    "gpus": "cloud.gpus",
-    "charts": "k8s.charts",
-    "models": "hf.models",
-    "chunks": "hf.card_chunks",
-}
 
 
 class HealthPublic(BaseModel):
@@ -78,13 +72,8 @@ async def ready(pool: Pool, settings: AppSettings) -> dict[str, Any] | JSONRespo
     }
     try:
         async with pool.connection(timeout=2.0) as conn:
-            row = await (
-                await conn.execute("select extversion from pg_extension where extname = 'vector'")
-            ).fetchone()
-            counts = {}
-            for name, table in _READY_COUNTS.items():
-                result = await (await conn.execute(f"select count(*) as n from {table}")).fetchone()
-                counts[name] = int(result["n"]) if result else 0
+            version = await pgvector_version(conn)
+            counts = await catalog_sizes(conn)
     except Exception as exc:  # any failure here means "not ready", with the reason logged
         logger.warning("not ready: %s", type(exc).__name__)
         return JSONResponse(
@@ -94,7 +83,7 @@ async def ready(pool: Pool, settings: AppSettings) -> dict[str, Any] | JSONRespo
     catalogs_ready = all(n > 0 for n in counts.values())
     body = {
         "status": "ready" if catalogs_ready else "catalogs_empty",
-        "database": {"ok": True, "pgvector_version": row["extversion"] if row else None},
+        "database": {"ok": True, "pgvector_version": version},
         "catalogs": counts,
         "embedder": embedder,
     }

@@ -16,7 +16,8 @@ from agents.schemas import DeploymentPlan
 from api.app import create_app
 from core.db import create_pool
 from core.settings import Settings
-from graph.runs import sweep_stale_runs
+from graph.chat_store import sweep_stale_runs
+from graph.lease import LOCK_SPACE
 from tests.support.live_server import serve_asgi
 from tests.support.sse import aparse_sse, parse_sse
 
@@ -345,12 +346,18 @@ def test_stale_running_run_then_sweeper_closes_it_and_the_chat_accepts_messages(
 ):
     chat_id = _new_chat(api, alice)
     owner = db.execute("select user_id from chat.threads where id = %s", (chat_id,)).fetchone()
-    run = db.execute(
-        "insert into chat.runs (thread_id, user_id, heartbeat_at)"
-        " values (%s, %s, now() - interval '1 hour') returning id",
-        (chat_id, owner["user_id"]),
-    ).fetchone()
+    run = {"id": str(uuid.uuid4())}
+    # Its "owner" (this connection) holds the run's lease while the chat is shown busy: the
+    # server sweeps every second, and would otherwise close the run before the first send.
+    lease = f"{LOCK_SPACE}, hashtext(%s::text)"
+    db.execute(f"select pg_advisory_lock({lease})", (run["id"],))
+    db.execute(
+        "insert into chat.runs (id, thread_id, user_id, heartbeat_at)"
+        " values (%s, %s, %s, now() - interval '50 seconds')",
+        (run["id"], chat_id, owner["user_id"]),
+    )
     assert _send(api, alice, chat_id, "Deploy Llama 3.1 8B").status_code == 409
+    db.execute(f"select pg_advisory_unlock({lease})", (run["id"],))  # the owner dies
 
     async def sweep():
         pool = create_pool(pg_url, Settings(_env_file=None))

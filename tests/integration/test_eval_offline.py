@@ -6,7 +6,7 @@ import pytest
 
 import tools.compute
 from core.db import create_pool
-from core.resources import Resources, install
+from core.resources import Resources
 from core.settings import Settings
 from evals.compression import probe_optimizer
 from evals.run import EvalConfig, run_eval
@@ -19,12 +19,9 @@ async def resources(pg_url, ingested, embedder):
     settings = Settings(database_url=pg_url, _env_file=None)
     pool = create_pool(pg_url, settings)
     await pool.open()
-    res = Resources(settings, pool, embedder)
-    install(res)
     try:
-        yield res
+        yield Resources(settings, pool, embedder)
     finally:
-        install(None)
         await pool.close()
 
 

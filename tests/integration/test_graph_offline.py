@@ -11,10 +11,11 @@ from langchain_core.messages import AIMessage, HumanMessage
 from agents.schemas import DeploymentPlan
 from core.db import create_pool
 from core.embeddings import LocalEmbedder
-from core.resources import Resources, install
+from core.resources import Resources
 from core.settings import PROJECT_ROOT, Settings
 from graph.checkpointer import compile_with_postgres
 from graph.context import Context
+from tests.stubs.graphs import WithResources
 
 HOURS_PER_MONTH = 730
 
@@ -24,11 +25,9 @@ async def app_graph(pg_url, ingested, embedder):
     settings = Settings(database_url=pg_url, _env_file=None)
     pool = create_pool(pg_url, settings)
     await pool.open()
-    install(Resources(settings, pool, embedder))
     try:
-        yield await compile_with_postgres(pool)
+        yield WithResources(await compile_with_postgres(pool), Resources(settings, pool, embedder))
     finally:
-        install(None)
         await pool.close()
 
 
@@ -146,18 +145,19 @@ async def test_thread_resumed_in_a_new_process_then_conversation_continues(app_g
         from langchain_core.messages import HumanMessage
         from core.db import create_pool
         from core.embeddings import LocalEmbedder
-        from core.resources import Resources, install
+        from core.resources import Resources
         from core.settings import Settings
         from graph.checkpointer import compile_with_postgres
+        from graph.context import Context
 
         async def main():
             settings = Settings(database_url={pg_url!r}, _env_file=None)
             pool = create_pool({pg_url!r}, settings)
             await pool.open()
-            install(Resources(settings, pool, LocalEmbedder()))
+            context = Context(resources=Resources(settings, pool, LocalEmbedder()))
             graph = await compile_with_postgres(pool)
             await graph.ainvoke({{"messages": [HumanMessage("I want to deploy AI")]}},
-                                {{"configurable": {{"thread_id": {thread!r}}}}})
+                                {{"configurable": {{"thread_id": {thread!r}}}}}, context=context)
             await pool.close()
 
         asyncio.run(main())
@@ -198,3 +198,26 @@ async def test_byok_key_in_context_then_in_no_checkpoint_table(app_graph, db):
         ).fetchone()
         assert hits["n"] == 0, row
     assert LocalEmbedder  # the embedder class is shared with the subprocess test above
+
+
+async def test_resources_in_context_then_in_no_checkpoint_table_nor_its_repr(app_graph, db):
+    sentinel = "RESOURCES-SENTINEL-" + uuid.uuid4().hex
+    shared = app_graph.resources
+    resources = Resources(shared.settings, shared.pool, shared.embedder, {"sentinel": sentinel})
+    context = Context(request_id="r1", resources=resources)
+    thread = str(uuid.uuid4())
+
+    await _turn(app_graph, thread, "Deploy Llama 3.1 8B for 5 users", context)
+
+    stored = db.execute(
+        "select (select count(*) from checkpoints c where c.thread_id = %(t)s"
+        "  and position(%(s)s in c::text) > 0)"
+        " + (select count(*) from checkpoint_writes w where w.thread_id = %(t)s"
+        "  and position(%(s)s in encode(w.blob, 'escape')) > 0)"
+        " + (select count(*) from checkpoint_blobs b where b.thread_id = %(t)s"
+        "  and position(%(s)s in encode(b.blob, 'escape')) > 0) as n,"
+        " (select count(*) from checkpoints where thread_id = %(t)s) as checkpoints",
+        {"t": thread, "s": sentinel},
+    ).fetchone()
+    assert stored["checkpoints"] > 0 and stored["n"] == 0
+    assert sentinel not in repr(context) and "pool" not in repr(context)

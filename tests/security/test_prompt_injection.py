@@ -48,7 +48,7 @@ def db_url(pg_url, ingested):
 
 @pytest.fixture
 def api(db_url):
-    # One app per test: graph resources are process-wide, and the newest app installs its own.
+    # One app per test: each app's resources cache catalog facts read before a test ingests.
     with _fresh_api(db_url) as url:
         yield url
 

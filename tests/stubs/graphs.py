@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
@@ -11,10 +12,11 @@ from langgraph.graph.state import CompiledStateGraph
 
 from core.db import create_pool
 from core.embeddings import Embedder
-from core.resources import Resources, install
+from core.resources import Resources
 from core.settings import Settings
 from graph.builder import builder
 from graph.checkpointer import compile_with_postgres
+from graph.context import Context
 
 # Every LLM setting a test depends on, stated, so the runner's environment cannot leak in.
 LLM_DEFAULTS: dict[str, Any] = {
@@ -34,20 +36,54 @@ def llm_settings(pg_url: str, **overrides: Any) -> Settings:
     return Settings(database_url=pg_url, _env_file=None, **{**LLM_DEFAULTS, **overrides})
 
 
+class WithResources:
+    """A compiled graph whose runs get ``resources`` in their context (as the app's runs do).
+
+    A test passes its own ``Context`` (or none); the resources are added to it, so the nodes
+    use the test's settings and pool rather than building their own from the environment.
+    """
+
+    def __init__(self, graph: CompiledStateGraph[Any, Any, Any, Any], resources: Resources):
+        """Wrap ``graph``; every run gets ``resources``."""
+        self.graph = graph
+        self.resources = resources
+
+    def context(self, context: Context | None = None) -> Context:
+        """Return ``context`` (or a default one) carrying the resources."""
+        context = context if context is not None else Context()
+        if context.resources is not None:
+            return context
+        return replace(context, resources=self.resources)
+
+    async def ainvoke(
+        self, input: Any, config: Any = None, *, context: Context | None = None, **kw: Any
+    ) -> Any:
+        """Run the graph to its end (``CompiledStateGraph.ainvoke``)."""
+        return await self.graph.ainvoke(input, config, context=self.context(context), **kw)
+
+    def astream(
+        self, input: Any, config: Any = None, *, context: Context | None = None, **kw: Any
+    ) -> Any:
+        """Stream the run (``CompiledStateGraph.astream``)."""
+        return self.graph.astream(input, config, context=self.context(context), **kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.graph, name)
+
+
 @asynccontextmanager
 async def graph_with(
     pg_url: str, embedder: Embedder, *, postgres: bool = False, **overrides: Any
-) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
-    """Install resources with these settings and yield the compiled graph."""
+) -> AsyncIterator[WithResources]:
+    """Yield the compiled graph whose runs get resources with these settings."""
     settings = llm_settings(pg_url, **overrides)
     pool = create_pool(pg_url, settings)
     await pool.open()
-    install(Resources(settings, pool, embedder))
+    resources = Resources(settings, pool, embedder)
     try:
         if postgres:
-            yield await compile_with_postgres(pool)
+            yield WithResources(await compile_with_postgres(pool), resources)
         else:
-            yield builder.compile(checkpointer=InMemorySaver())
+            yield WithResources(builder.compile(checkpointer=InMemorySaver()), resources)
     finally:
-        install(None)
         await pool.close()
