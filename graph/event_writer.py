@@ -24,11 +24,22 @@ DeliverEvent = Callable[[RunEvent], None]
 class RunEventWriter:
     """The stored and live side of one run's events."""
 
-    def __init__(self, store: StoreEvents, deliver: DeliverEvent, *, stored_seq: int) -> None:
+    def __init__(
+        self,
+        store: StoreEvents,
+        deliver: DeliverEvent,
+        *,
+        stored_seq: int,
+        gather_s: float = 0.0,
+    ) -> None:
         """Write batches with ``store`` and hand each committed event to ``deliver``.
 
-        ``stored_seq`` is the last event already in the table (the run's ``metadata``).
+        ``stored_seq`` is the last event already in the table (the run's ``metadata``). A
+        batch waits ``gather_s`` for the events that follow before it is stored: a turn
+        whose steps each wait on their checkpoint emits a few events a step, and the wait
+        joins those of several steps in one transaction, for that much more live latency.
         """
+        self._gather_s = gather_s
         self._store = store
         self._deliver = deliver
         self._pending: list[RunEvent] = []
@@ -51,6 +62,8 @@ class RunEventWriter:
             self._flusher = asyncio.create_task(self._flush(), name="run-events")
 
     async def _flush(self) -> None:
+        if self._gather_s:
+            await asyncio.sleep(self._gather_s)
         while self._pending and self._failure is None:
             batch, self._pending = self._pending, []
             try:

@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 CHANNEL = "stack8s_run_events"
 NOTIFY_SQL = "select pg_notify('" + CHANNEL + "', %s)"
 """Announce a stored event; its one parameter is ``notice_payload(run_id, seq)``."""
+GATHER_S = 0.005
+"""How long the notifier waits for more notices before sending; it adds that to the live
+latency of a run followed on another replica (target 50 ms p50)."""
 NOTIFY_MANY_SQL = "select pg_notify('" + CHANNEL + "', p) from unnest(%s::text[]) as p"
 
 
@@ -71,6 +74,9 @@ class RunEventNotifier:
     async def _send(self) -> None:
         while True:
             await self._ready.wait()
+            # A short wait gathers the notices of the runs committing meanwhile: under load
+            # one transaction announces tens of events, instead of one per commit.
+            await asyncio.sleep(GATHER_S)
             self._ready.clear()
             batch, self._pending = self._pending, {}
             payloads = [notice_payload(run_id, seq) for run_id, seq in batch.items()]

@@ -63,6 +63,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+EVENT_GATHER_S = 0.01
+"""How long a run's events wait for the ones that follow before they are stored together
+(``graph.event_writer``): ten milliseconds more to see an event live, about half as many
+transactions a turn."""
+
 
 class NothingToResumeError(RuntimeError):
     """The thread's last turn finished: there is no checkpoint with work left to do."""
@@ -222,7 +227,9 @@ class RunManager(ChatAccess):
         async def store(batch: list[RunEvent]) -> None:
             await chat_store.insert_events(self._pool, user_id, run_id, batch)
 
-        writer = RunEventWriter(store, lambda item: self._deliver(run_id, item), stored_seq=seq)
+        writer = RunEventWriter(
+            store, lambda item: self._deliver(run_id, item), stored_seq=seq, gather_s=EVENT_GATHER_S
+        )
 
         async def emit(event: str, data: dict[str, Any]) -> None:
             nonlocal seq

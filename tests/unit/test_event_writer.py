@@ -88,3 +88,17 @@ async def test_database_gone_then_the_next_event_raises_and_nothing_unstored_is_
 
     assert delivered == [2]
     assert writer.stored_seq == 2  # where the events that close the lost run follow on
+
+
+async def test_gather_window_then_events_of_several_steps_share_one_transaction():
+    table, delivered = _Table(), []
+    writer = RunEventWriter(
+        table.store, lambda e: delivered.append(e.seq), stored_seq=1, gather_s=0.05
+    )
+    for seq in (2, 3, 4):
+        writer.add(RunEvent(seq, "status", {}))
+        await asyncio.sleep(0.005)  # a step's work between events
+
+    await _until(lambda: delivered == [2, 3, 4])
+
+    assert table.transactions == [[2, 3, 4]]
