@@ -195,6 +195,44 @@ async def one_stream(base: str, message: str) -> StreamResult:
     return result
 
 
+def _proc_cpu_s(pid: int) -> tuple[int, str, float] | None:
+    """Return a process's parent, name and CPU seconds (user + system), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            head, _, rest = stat.read().rpartition(")")
+    except OSError:
+        return None
+    fields = rest.split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[1]), head.partition("(")[2], (int(fields[11]) + int(fields[12])) / ticks
+
+
+def cpu_snapshot(servers: list[int]) -> dict[str, float]:
+    """CPU seconds so far of the API processes, of Postgres, and of this client.
+
+    Postgres is every process named ``postgres`` (the bench's cluster: run it on a machine
+    with no other cluster busy); a process's exited children are not counted.
+    """
+    procs = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit() and (found := _proc_cpu_s(int(name))) is not None:
+            procs[int(name)] = found
+    server = sum(procs[pid][2] for pid in servers if pid in procs)
+    postgres = sum(cpu for _, comm, cpu in procs.values() if comm.startswith("postgres"))
+    return {"server": server, "postgres": postgres, "client": time.process_time()}
+
+
+def cpu_per_turn_ms(
+    before: dict[str, float], after: dict[str, float], turns: int
+) -> dict[str, float] | None:
+    """Return the CPU milliseconds each side spent per finished turn between two snapshots."""
+    if not turns:
+        return None
+    spent = {k: round((after[k] - before[k]) * 1000 / turns, 1) for k in before}
+    spent["total"] = round(sum(spent.values()), 1)
+    return spent
+
+
 async def run_phase(
     bases: list[str], concurrency: int, ramp_s: float
 ) -> tuple[list[StreamResult], float, int]:
@@ -219,7 +257,12 @@ async def run_phase(
 
 
 async def run_load(
-    bases: list[str], concurrency: int, ramp_s: float, made: list[StreamResult]
+    bases: list[str],
+    concurrency: int,
+    ramp_s: float,
+    made: list[StreamResult],
+    servers: list[int],
+    cpu: dict[str, dict[str, float] | None],
 ) -> dict[str, tuple[list[StreamResult], float, int]]:
     """Warm up, then run the burst and the ramp; every stream opened is added to ``made``."""
     # Warm-up: model load, vocabulary, tool node, first connections.
@@ -230,7 +273,10 @@ async def run_load(
                 raise RuntimeError(f"warm-up turn failed: {warm.error}")
     phases = {}
     for name, ramp in (("burst", 0.0), ("ramp", ramp_s)):
+        before = cpu_snapshot(servers)
         phases[name] = await run_phase(bases, concurrency, ramp)
+        finished = sum(1 for r in phases[name][0] if r.ok)
+        cpu[name] = cpu_per_turn_ms(before, cpu_snapshot(servers), finished)
         made.extend(phases[name][0])
     return phases
 
@@ -265,6 +311,15 @@ def show(name: str, phase: dict[str, Any]) -> None:
         ft = phase["full_turn"]
         print(f"  full turn    p50 {ft['p50_ms']:.1f} ms  p95 {ft['p95_ms']:.1f} ms")
     print(f"  wall {phase['wall_s']:.1f} s, {phase['turns_per_s']} turns/s")
+    if phase.get("cpu_ms_per_turn"):
+        spent, cores = phase["cpu_ms_per_turn"], os.cpu_count() or 1
+        print(
+            f"  CPU per turn: API {spent['server']:.0f} ms, Postgres {spent['postgres']:.0f} ms,"
+            f" client {spent['client']:.0f} ms, total {spent['total']:.0f} ms"
+            f" ({cores} cores: at most {cores * 1000 / spent['total']:.1f} turns/s)"
+            if spent["total"]
+            else "  CPU per turn: not measured"
+        )
 
 
 def main() -> int:
@@ -283,14 +338,20 @@ def main() -> int:
     load_before = os.getloadavg()
     made: list[StreamResult] = []
     runs: dict[str, dict[str, tuple[list[StreamResult], float, int]]] = {}
+    cpu: dict[str, dict[str, dict[str, float] | None]] = {"one_replica": {}, "all": {}}
+    servers = [proc.pid for proc in procs]
     try:
         for base, proc in zip(bases, procs, strict=True):
             asyncio.run(wait_ready(base, proc))
         if args.replicas > 1:
             runs["one_replica"] = asyncio.run(
-                run_load(bases[:1], args.concurrency, args.ramp_s, made)
+                run_load(
+                    bases[:1], args.concurrency, args.ramp_s, made, servers, cpu["one_replica"]
+                )
             )
-        runs["all"] = asyncio.run(run_load(bases, args.concurrency, args.ramp_s, made))
+        runs["all"] = asyncio.run(
+            run_load(bases, args.concurrency, args.ramp_s, made, servers, cpu["all"])
+        )
     finally:
         for proc in procs:
             proc.terminate()
@@ -309,7 +370,10 @@ def main() -> int:
         "workers": args.workers,
         "replicas": args.replicas,
         "db_pool_max_size": args.pool_size,
-        **{name: summarise(*phase) for name, phase in phases.items()},
+        **{
+            name: {**summarise(*phase), "cpu_ms_per_turn": cpu["all"][name]}
+            for name, phase in phases.items()
+        },
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -319,7 +383,10 @@ def main() -> int:
         "targets": {"errors": 0, "first_event_p50_ms": 50, "first_event_judged_on": "ramp"},
     }
     if "one_replica" in runs:
-        payload["one_replica"] = {n: summarise(*p) for n, p in runs["one_replica"].items()}
+        payload["one_replica"] = {
+            n: {**summarise(*p), "cpu_ms_per_turn": cpu["one_replica"][n]}
+            for n, p in runs["one_replica"].items()
+        }
         payload["targets"]["turns_per_s"] = 15
     setup = f"{args.workers} worker(s), pool {args.pool_size}, load average before {load_before}"
     print(f"{args.concurrency} concurrent SSE chats on loopback; {setup}")
