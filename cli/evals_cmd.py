@@ -10,20 +10,22 @@ import argparse
 import asyncio
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, get_args
 
-from agents.llm import PROVIDERS, select_llm
 from cli.login import load_access_token
 from core.db import connect, create_pool, database_url
 from core.embeddings import get_embedder
 from core.ingest import catalogs_empty, ingest
 from core.migrate import apply_migrations
-from core.resources import Resources
 from core.settings import Settings
-from evals.run import THRESHOLDS_PATH, EvalConfig, EvalOutcome, run_eval
-from evals.scenario import SCENARIO_DIR, load_scenarios
+
+# The eval runner imports the whole graph (seconds): only ``stack8s eval`` loads it, so that
+# every other command (db, export, serve's start) starts without it.
+if TYPE_CHECKING:
+    from evals.run import EvalConfig, EvalOutcome
 
 DEFAULT_OUT = Path("evals/out")
+PROVIDERS = get_args(Settings.model_fields["llm_provider"].annotation)
 
 
 def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -64,10 +66,12 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="the running server --via-api talks to (default http://127.0.0.1:8000)",
     )
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the report")
-    parser.add_argument("--scenarios", default=str(SCENARIO_DIR), help="folder of scenario YAML")
+    parser.add_argument(
+        "--scenarios", default=None, help="folder of scenario YAML (default evals/scenarios)"
+    )
     parser.add_argument(
         "--thresholds",
-        default=str(THRESHOLDS_PATH),
+        default=None,
         help="TOML of the metric gates the run must pass (default evals/thresholds.toml)",
     )
     parser.add_argument(
@@ -86,6 +90,9 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         ValueError: On a repeat or concurrency below 1.
 
     """
+    from evals.run import THRESHOLDS_PATH, EvalConfig
+    from evals.scenario import SCENARIO_DIR
+
     if args.repeat < 1 or args.concurrency < 1:
         raise ValueError("--repeat and --concurrency must be at least 1")
     key = os.environ.get(args.api_key_env) if args.provider != "offline" else None
@@ -101,8 +108,8 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         api_url=args.api_url,
         api_token=load_access_token() if args.via_api else None,
         out_dir=Path(args.out),
-        scenario_dir=Path(args.scenarios),
-        thresholds_path=Path(args.thresholds),
+        scenario_dir=Path(args.scenarios) if args.scenarios else SCENARIO_DIR,
+        thresholds_path=Path(args.thresholds) if args.thresholds else THRESHOLDS_PATH,
         compression_ab=not args.no_compression_ab,
         show_progress=not args.quiet,
         plots=not args.no_plots,
@@ -118,6 +125,8 @@ def check_provider(settings: Settings, config: EvalConfig) -> None:
     """
     if config.via_api or config.provider == "offline":
         return
+    from agents.llm import select_llm
+
     selection = select_llm(
         settings.model_copy(update={"llm_fallback_provider": None}),
         provider=config.provider,
@@ -143,6 +152,9 @@ def _prepare_database(settings: Settings) -> str:
 
 
 async def _run_in_process(settings: Settings, url: str, config: EvalConfig) -> EvalOutcome:
+    from core.resources import Resources
+    from evals.run import run_eval
+
     pool = create_pool(url, settings)
     await pool.open()
     resources = Resources(settings, pool, get_embedder(settings))
@@ -170,6 +182,9 @@ def _print_summary(outcome: EvalOutcome) -> None:
 
 def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     """Run the eval; exit 0 when the gate passes, 1 when a metric is under its floor."""
+    from evals.run import run_eval
+    from evals.scenario import load_scenarios
+
     config = config_from_args(args)
     check_provider(settings, config)
     if not load_scenarios(config.scenario_dir, config.filters):
