@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from core.embeddings import EmbeddingError, EncodeQueue
+from tests.support.waiting import until
 
 
 class _GatedEmbedder:
@@ -31,19 +32,11 @@ class _GatedEmbedder:
         return np.asarray([[float(len(t)), 1.0] for t in texts], dtype=np.float32)
 
 
-async def _until(condition) -> None:
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
-
-
 async def test_callers_waiting_together_then_one_encode_and_each_gets_its_own_rows():
     embedder = _GatedEmbedder()
     encoder = EncodeQueue(embedder)
     first = asyncio.ensure_future(encoder.embed(["warm"]))
-    await _until(lambda: encoder._worker is not None and not encoder._waiting.qsize())
+    await until(lambda: encoder._worker is not None and not encoder._waiting.qsize())
 
     waiting = [asyncio.ensure_future(encoder.embed(["a" * n, "bb"])) for n in range(3, 9)]
     await asyncio.sleep(0.05)

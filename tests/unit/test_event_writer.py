@@ -8,6 +8,7 @@ import pytest
 
 from graph.event_writer import RunEventWriter
 from graph.run_events import RunEvent
+from tests.support.waiting import until
 
 
 class _Table:
@@ -26,14 +27,6 @@ class _Table:
         self.transactions.append([e.seq for e in batch])
 
 
-async def _until(condition) -> None:
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
-
-
 async def test_events_emitted_while_a_batch_commits_then_they_go_in_one_transaction():
     table, delivered = _Table(), []
     writer = RunEventWriter(table.store, lambda e: delivered.append(e.seq), stored_seq=1)
@@ -44,7 +37,7 @@ async def test_events_emitted_while_a_batch_commits_then_they_go_in_one_transact
         await asyncio.sleep(0)
     assert delivered == []  # nothing goes out before its commit
     table.commit.set()
-    await _until(lambda: len(delivered) == 6)
+    await until(lambda: len(delivered) == 6)
 
     assert await writer.settle() == []
     assert table.transactions == [[2], [3, 4, 5, 6, 7]]
@@ -76,11 +69,11 @@ async def test_database_gone_then_the_next_event_raises_and_nothing_unstored_is_
     table, delivered = _Table(), []
     writer = RunEventWriter(table.store, lambda e: delivered.append(e.seq), stored_seq=1)
     writer.add(RunEvent(2, "status", {}))
-    await _until(lambda: delivered == [2])
+    await until(lambda: delivered == [2])
     table.down = True
 
     writer.add(RunEvent(3, "status", {}))
-    await _until(lambda: writer._flusher.done())
+    await until(lambda: writer._flusher.done())
     with pytest.raises(ConnectionError):
         await writer.settle()
     with pytest.raises(ConnectionError):
@@ -99,6 +92,6 @@ async def test_gather_window_then_events_of_several_steps_share_one_transaction(
         writer.add(RunEvent(seq, "status", {}))
         await asyncio.sleep(0.005)  # a step's work between events
 
-    await _until(lambda: delivered == [2, 3, 4])
+    await until(lambda: delivered == [2, 3, 4])
 
     assert table.transactions == [[2, 3, 4]]
