@@ -45,15 +45,19 @@ def render_plan(plan: DeploymentPlan) -> str:
             "### GPU instances (cheapest run first)" if job_ranked
             else "### GPU instances (cheapest that fit first)",
             "",
-            "| # | provider | instance | region | GPUs | VRAM | $/hour | $/month | tok/s |",
-            "|---|---|---|---|---|---|---|---|---|",
+            # A row is one option: its instance count, then one instance's hardware and
+            # price; the option's whole month is the last price (what the cost table adds up).
+            "| # | provider | instance | region | instances | GPUs each | VRAM each | $/hour each"
+            " | $/month, all | tok/s |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for i, g in enumerate(plan.gpu_recommendations, 1):
             tps = f"{g.est_tokens_per_s:,.0f}" if g.est_tokens_per_s else "-"
             out.append(
-                f"| {i} | {g.provider} | {g.instance_type} | {g.region} | "
+                f"| {i} | {g.provider} | {g.instance_type} | {g.region} | {g.instances} | "
                 f"{g.gpu_count:g}× {g.gpu_model} | {g.vram_total_gb:g} GiB | "
-                f"{_money(g.price_hourly_usd)} | {_money(g.price_monthly_usd)} | {tps} |"
+                f"{_money(g.price_hourly_usd)} | {_money(g.price_monthly_usd * g.instances)} | "
+                f"{tps} |"
             )
         out.append("")
     if plan.rejected_summary:

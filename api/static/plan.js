@@ -107,10 +107,11 @@ const Render = (() => {
     if (p.sizing) {
       const s = p.sizing;
       root.append(el("h3", { text: "Sizing" }), el("p", {},
-        `${s.model_id || "The model"} in ${s.precision}: weights ${num(s.weights_gb)} GB + KV cache `
-        + `${num(s.kv_cache_gb)} GB + overhead ${num(s.overhead_gb)} GB = `,
-        el("strong", { text: `${num(s.total_vram_gb)} GB` }),
-        `; tensor parallel ${s.tensor_parallel} (${num(s.per_gpu_gb)} GB per GPU).`));
+        `${s.model_id || "The model"} in ${s.precision}: weights ${num(s.weights_gb)} GiB + KV cache `
+        + `${num(s.kv_cache_gb)} GiB + overhead ${num(s.overhead_gb)} GiB = `,
+        el("strong", { text: `${num(s.total_vram_gb)} GiB` }),
+        `; tensor parallel ${s.tensor_parallel} (${num(s.per_gpu_gb)} GiB per GPU). `
+        + "GPU memory is in GiB (2^30 bytes), as GPU vendors and clouds state it."));
     }
     if ((p.gpu_recommendations || []).length) {
       root.append(el("h3", { text: "GPU instances (cheapest that fit first)" }), table([
@@ -118,10 +119,12 @@ const Render = (() => {
         { label: "Provider", value: (g) => g.provider },
         { label: "Instance", value: (g) => g.instance_type },
         { label: "Region", value: (g) => g.region },
-        { label: "GPUs", value: (g) => `${num(g.gpu_count, 2)}× ${g.gpu_model}` },
-        { label: "VRAM", num: true, value: (g) => `${num(g.vram_total_gb)} GB` },
-        { label: "$/hour", num: true, value: (g) => money(g.price_hourly_usd) },
-        { label: "$/month", num: true, value: (g) => money(g.price_monthly_usd) },
+        { label: "Instances", num: true, value: (g) => g.instances || 1 },
+        { label: "GPUs each", value: (g) => `${num(g.gpu_count, 2)}× ${g.gpu_model}` },
+        { label: "VRAM each", num: true, value: (g) => `${num(g.vram_total_gb)} GiB` },
+        { label: "$/hour each", num: true, value: (g) => money(g.price_hourly_usd) },
+        { label: "$/month, all", num: true,
+          value: (g) => money(g.price_monthly_usd * (g.instances || 1)) },
         { label: "tok/s", num: true, value: (g) => num(g.est_tokens_per_s, 0) },
       ], p.gpu_recommendations, { class: "gpu-table", "data-testid": "gpu-table" }));
       const rejected = Object.entries(p.rejected_summary || {});
