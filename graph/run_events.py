@@ -15,7 +15,11 @@ from typing import Any, Literal
 from langchain_core.messages import AIMessage, AIMessageChunk, ToolMessage
 
 ResponseType = Literal["clarification", "deployment_plan", "error"]
-STREAM_MODES = ["tasks", "updates", "custom", "messages"]
+# "values" only gives the turn its final state (no event), without reading it back.
+STREAM_MODES = ["tasks", "updates", "custom", "messages", "values"]
+# A computing turn (the offline provider) calls no chat model: "messages" would only add a
+# callback to every runnable it runs.
+COMPUTING_STREAM_MODES = [mode for mode in STREAM_MODES if mode != "messages"]
 # Events a graph node may emit itself through LangGraph's stream writer ("custom" mode).
 CUSTOM_EVENTS = frozenset({"status", "optimizer", "tool", "token"})
 SUMMARY_CHARS = 240

@@ -39,6 +39,7 @@ from graph.foreground import ForegroundGate
 from graph.lease import RunLeases
 from graph.notify import RunEventListener, RunEventNotifier
 from graph.run_events import (
+    COMPUTING_STREAM_MODES,
     DB_LOST_MESSAGE,
     FAILED_MESSAGE,
     INTERRUPTED_MESSAGE,
@@ -67,6 +68,10 @@ EVENT_GATHER_S = 0.01
 """How long a run's events wait for the ones that follow before they are stored together
 (``graph.event_writer``): ten milliseconds more to see an event live, about half as many
 transactions a turn."""
+COMPUTING_EVENT_GATHER_S = 0.05
+"""The same for a computing turn (the offline provider), whose steps follow each other within
+milliseconds: most of its events go in one or two transactions, each seen at most 50 ms
+later."""
 
 
 class NothingToResumeError(RuntimeError):
@@ -228,7 +233,10 @@ class RunManager(ChatAccess):
             await chat_store.insert_events(self._pool, user_id, run_id, batch)
 
         writer = RunEventWriter(
-            store, lambda item: self._deliver(run_id, item), stored_seq=seq, gather_s=EVENT_GATHER_S
+            store,
+            lambda item: self._deliver(run_id, item),
+            stored_seq=seq,
+            gather_s=COMPUTING_EVENT_GATHER_S if cpu_bound else EVENT_GATHER_S,
         )
 
         async def emit(event: str, data: dict[str, Any]) -> None:
@@ -260,6 +268,7 @@ class RunManager(ChatAccess):
 
         # A resumed turn starts from a checkpoint; a new one has one once the graph starts.
         checkpointed = message is None
+        final: dict[str, Any] | None = None  # the state the turn ends with
         # The lease tells the sweepers of every replica that this run is alive (graph.lease).
         await self.leases.hold(run_id)
         config: dict[str, Any] = {
@@ -273,23 +282,34 @@ class RunManager(ChatAccess):
             async with slot:
                 if cpu_bound:
                     await self._foreground.wait_quiet()
+                if cpu_bound and message is not None:
+                    await self._save_input(message, config, context)
+                    checkpointed = True
                 async for mode, chunk in self._graph.astream(
-                    {"messages": [HumanMessage(message)]} if message is not None else None,
+                    {"messages": [HumanMessage(message)]} if not checkpointed else None,
                     config,
                     context=context,
-                    stream_mode=STREAM_MODES,
-                    # Each step's checkpoint is saved before the next step starts: a turn
-                    # that loses its process or its database resumes from where it stopped,
-                    # and ``resumable`` is only said once the turn's input is saved. (With
-                    # LangGraph's default, "async", saves lag behind a turn whose events no
-                    # longer wait on the table, and a lost turn could leave none.)
-                    durability="sync",
+                    stream_mode=COMPUTING_STREAM_MODES if cpu_bound else STREAM_MODES,
+                    # A turn that waits on an LLM saves each step before the next starts: a
+                    # turn that loses its process or its database resumes from where it
+                    # stopped, and ``resumable`` is only said once the turn's input is saved.
+                    # (With LangGraph's default, "async", saves lag behind a turn whose
+                    # events no longer wait on the table, and a lost turn could leave none.)
+                    # A computing turn saved its input above and is saved once more as it
+                    # ends, or stops: its steps are milliseconds of deterministic Python,
+                    # and a checkpoint after each of them cost as much CPU as the turn
+                    # itself (bench/load_sse.py: 146 against 75 ms a turn). Lost midway, it
+                    # runs again from its saved input on /resume, to the same plan.
+                    durability="exit" if cpu_bound else "sync",
                 ):
                     checkpointed = True  # the graph saved the turn's input before its first step
+                    if mode == "values":
+                        final = chunk
                     for name, data in map_chunk(mode, chunk):
                         await emit(name, data)
-            snapshot = await self._graph.aget_state(config)
-            outcome = outcome_from_state(dict(snapshot.values))
+            if final is None:  # a resumed turn with no step left to run streams no values
+                final = (await self._graph.aget_state(config)).values
+            outcome = outcome_from_state(dict(final))
             await finish("done", outcome, None)
             return outcome
         except asyncio.CancelledError:
@@ -343,6 +363,20 @@ class RunManager(ChatAccess):
                     self.hub.publish(run_id, item)
                 self._record_later(user_id, run_id)
             self.hub.close(run_id)
+
+    async def _save_input(self, message: str, config: dict[str, Any], context: Context) -> None:
+        """Checkpoint the turn's message alone and stop before its first step.
+
+        The turn then continues from that checkpoint: whatever happens to it, ``/resume``
+        finds the message saved with the steps still to run.
+        """
+        await self._graph.ainvoke(
+            {"messages": [HumanMessage(message)]},
+            config,
+            context=context,
+            interrupt_before="*",
+            durability="sync",
+        )
 
     def _record_later(self, user_id: str, run_id: str) -> None:
         task = asyncio.create_task(self._record_when_back(user_id, run_id))
