@@ -45,9 +45,11 @@ def _flags(args: list[str]) -> dict[str, str]:
 
 
 def _engine_problems(target: DeploymentTarget, args: list[str], where: str) -> list[str]:
-    """Compare vLLM's flags in one file with the target (a server's: a batch scripts its own)."""
-    if target.engine != "vLLM" or target.workload != "serve":
+    """Compare vLLM's flags in one file with the target (a server's, or an LLM batch's)."""
+    if target.engine != "vLLM" or target.workload == "train":
         return []
+    if target.workload == "batch" and target.batch_input != "requests":
+        return []  # a transcription batch scripts its own server
     flags = _flags(args)
     problems = []
     expected = {
@@ -76,7 +78,8 @@ def _manifest_problems(target: DeploymentTarget, artifact: Artifact) -> list[str
     where = artifact.filename
     kinds = [d.get("kind") for d in docs]
     problems: list[str] = []
-    expected_kind = {"serve": "Deployment", "batch": "Job"}.get(target.workload, target.launcher)
+    kinds_by_workload = {"serve": "Deployment", "batch": "CronJob" if target.schedule else "Job"}
+    expected_kind = kinds_by_workload.get(target.workload, target.launcher)
     if expected_kind not in kinds:
         problems.append(f"{where}: no {expected_kind} (has {', '.join(map(str, kinds))})")
     if target.workload != "serve" and "Deployment" in kinds:
@@ -85,7 +88,7 @@ def _manifest_problems(target: DeploymentTarget, artifact: Artifact) -> list[str
         problems.append(f"{where}: {target.replicas} replicas and no PodDisruptionBudget")
     pods = []
     for doc in docs:
-        if doc.get("kind") not in ("Deployment", "Job", "PyTorchJob", "RayJob"):
+        if doc.get("kind") not in ("Deployment", "Job", "CronJob", "PyTorchJob", "RayJob"):
             continue
         if doc["kind"] == "Deployment" and doc["spec"].get("replicas") != target.replicas:
             problems.append(f"{where}: replicas {doc['spec'].get('replicas')} ≠ {target.replicas}")

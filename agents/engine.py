@@ -80,6 +80,15 @@ def choose_engine(spec: WorkloadSpec) -> EngineChoice:
             "OpenAI-compatible API; move to vLLM as load grows",
             (("ollama", "runs Ollama on the cluster"),),
         )
+    if spec.task_type == "batch" and spec.domain in (None, "llm"):
+        # No router or endpoint to keep up: the batch runs as a Job (agents.artifacts.workloads).
+        return EngineChoice(
+            "vLLM",
+            "offline batch: vLLM's run_batch takes OpenAI batch files and runs them with "
+            "continuous batching and the paged KV cache at full throughput, then exits, so the "
+            "GPUs are paid only while the batch runs",
+            (),
+        )
     return EngineChoice(
         "vLLM",
         "production LLM serving: vLLM's paged KV cache and continuous batching give high "
@@ -112,7 +121,9 @@ def stack_queries(spec: WorkloadSpec, engine: EngineChoice) -> list[tuple[str, s
     needs = list(spec.kubernetes_needs)
     if spec.task_type == "rag" and not {"vector_db", "milvus", "qdrant"} & set(needs):
         needs.append("vector_db")
-    if engine.engine in ("vLLM", "Triton", "TEI") and "monitoring" not in needs:
+    # A service is monitored; a batch Job has none (its progress is in its logs).
+    serving = spec.task_type != "batch" or engine.engine != "vLLM"
+    if engine.engine in ("vLLM", "Triton", "TEI") and serving and "monitoring" not in needs:
         needs.append("monitoring")
     for need in needs:
         if need in PLATFORM_CHARTS and PLATFORM_CHARTS[need] not in queries:

@@ -239,9 +239,16 @@ def _load_words(spec: WorkloadSpec) -> list[str]:
 def steps_for(target: DeploymentTarget | None, charts: list[ChartRecommendation]) -> list[str]:
     """Return the ordered steps for the target's hardware: GPU checks only when it has GPUs."""
     pool = f" ({target.instance_type})" if target and target.instance_type else ""
+    # A batch is priced for the hours it runs: its GPU nodes must not outlive it.
+    scaling = (
+        ", scaling from zero nodes (cluster autoscaler or Karpenter) so that its GPU nodes run "
+        "only while the batch does"
+        if target and target.workload == "batch" and not target.cpu_only
+        else ""
+    )
     steps = [
         "Create a Kubernetes cluster (EKS, GKE, AKS or self-managed) with a node pool "
-        f"of the first recommended instance type{pool}."
+        f"of the first recommended instance type{pool}{scaling}."
     ]
     if target and target.provider == OWN_PROVIDER:
         steps = [
@@ -274,7 +281,7 @@ def steps_for(target: DeploymentTarget | None, charts: list[ChartRecommendation]
             "Put the Triton model repository in /models (replace the model-cache emptyDir "
             "with a volume holding it)."
         )
-    if target.workload == "batch":
+    if target.workload == "batch" and target.batch_input != "requests":
         steps.append(
             f"Create a PersistentVolumeClaim named {target.name}-data (ReadWriteMany when "
             f"{target.replicas} workers share it) and copy the audio under audio/ on it."
@@ -282,6 +289,31 @@ def steps_for(target: DeploymentTarget | None, charts: list[ChartRecommendation]
         steps.append(
             "Apply workload.yaml to run the Indexed Job: each worker transcribes its share of "
             "the files into transcripts/ and the Job completes when all are done."
+        )
+    elif target.workload == "batch":
+        share = (
+            f"at least {target.replicas} files, one share per worker"
+            if target.replicas > 1
+            else "in one or more files"
+        )
+        shared = ""
+        if target.replicas > 1:
+            shared = f" (ReadWriteMany: {target.replicas} workers share it)"
+        steps.append(
+            f"Create a PersistentVolumeClaim named {target.name}-data{shared} and write the "
+            "requests under requests/ on it as OpenAI batch files (JSONL, one "
+            "/v1/chat/completions request a line, "
+            f"\"model\": \"{target.model_id}\"), {share}."
+        )
+        when = (
+            f"The CronJob starts the Indexed Job at {target.schedule} (cron, UTC) each day"
+            if target.schedule
+            else "Apply workload.yaml to run the Indexed Job"
+        )
+        steps.append(
+            f"{'Apply workload.yaml. ' if target.schedule else ''}{when}: each worker runs its "
+            "files through vLLM's run_batch into results/ (a file already there is skipped, so "
+            "a retried worker resumes) and the GPUs are released when the batch is done."
         )
     elif target.workload == "train":
         runner = {"PyTorchJob": "the training operator's PyTorchJob", "RayJob": "KubeRay's RayJob"}

@@ -89,11 +89,18 @@ def render_plan(plan: DeploymentPlan) -> str:
             flags.append(f"max model length {d.max_model_len:,}")
         if d.kv_cache_dtype != "auto":
             flags.append(f"KV cache {d.kv_cache_dtype}")
+        model = d.model_repo or "the workload"
+        runs = {
+            "batch": f"running batch requests through {model}",
+            "train": f"training {model}",
+        }.get(d.workload, f"serving {model}")
+        units = "worker(s)" if d.workload == "batch" else "replica(s)"
+        when = f", started daily at cron '{d.schedule}' (UTC)" if d.schedule else ""
         out += [
             "### Deployment files",
             "",
-            f"{d.engine} ({d.image}, {d.arch}) serving {d.model_repo or 'the workload'} on "
-            f"{d.instance_type}, {hardware}, {d.replicas} replica(s); " + ", ".join(flags) + ".",
+            f"{d.engine} ({d.image}, {d.arch}) {runs} on {d.instance_type}, {hardware}, "
+            f"{d.replicas} {units}{when}; " + ", ".join(flags) + ".",
             "Take them away: `stack8s export THREAD --format helm|kustomize|compose|skypilot "
             "--out DIR`, or the download on the chat page.",
             "",

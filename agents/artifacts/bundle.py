@@ -24,10 +24,16 @@ class NoDeploymentError(ValueError):
 
 def _what(target: DeploymentTarget) -> str:
     model = target.model_repo or "the workload"
-    if target.workload == "batch":
+    if target.workload == "batch" and target.batch_input != "requests":
         return (
             f"A Job transcribing the audio on the {target.name}-data volume (audio/ in, "
             f"transcripts/ out) with {target.engine} and {model}"
+        )
+    if target.workload == "batch":
+        when = f"A CronJob ({target.schedule}, UTC) starting a Job" if target.schedule else "A Job"
+        return (
+            f"{when} running the OpenAI batch files on the {target.name}-data volume "
+            f"(requests/ in, results/ out) through vLLM's run_batch with {model}"
         )
     if target.workload == "train":
         return f"A {target.launcher} training {model}"

@@ -20,7 +20,9 @@ def service(target: DeploymentTarget) -> dict[str, Any]:
     if srv.command:
         spec["entrypoint"] = list(srv.command)
     if srv.args:
-        spec["command"] = list(srv.args)
+        # Compose substitutes $NAME in every value: a shell script's own $ are written $$.
+        script = srv.command == ["/bin/sh", "-c"]
+        spec["command"] = [a.replace("$", "$$") if script else a for a in srv.args]
     env = dict(srv.env)
     if target.model_repo and target.engine != "Ollama":
         env["HF_TOKEN"] = "${HF_TOKEN:-}"
@@ -31,7 +33,8 @@ def service(target: DeploymentTarget) -> dict[str, Any]:
     if srv.model_volume:
         spec["volumes"] = [f"model-cache:{srv.model_volume}"]
     if srv.data_volume:
-        # The batch's inputs and outputs: ./data/audio in, ./data/transcripts out.
+        # The batch's inputs and outputs under ./data (audio/ or requests/ in, transcripts/
+        # or results/ out).
         spec.setdefault("volumes", []).append(f"./data:{srv.data_volume}")
     if target.tensor_parallel > 1 or target.gpu_count > 1:
         spec["shm_size"] = SHM_SIZE

@@ -19,7 +19,7 @@ from agents.artifacts.target import (
     TargetEngine,
     k8s_name,
 )
-from agents.artifacts.workloads import launcher_for, workload_for
+from agents.artifacts.workloads import batch_schedule, launcher_for, workload_for
 from agents.constraints import OWN_PROVIDER
 from agents.schemas import DeploymentPlan, GpuRecommendation, WorkloadSpec
 from tools.offers import QUANTIZED_BUILDS
@@ -271,9 +271,14 @@ def configure(
     if quantization in ("awq", "bitsandbytes") and cap is not None and cap < 7.5:
         notes.append(f"4-bit kernels need a Turing or newer GPU, not the {gpu.gpu_model}")
     cpu, memory = _resources(gpu, gpus_used, facts)
+    workload = workload_for(spec, engine)
     target = DeploymentTarget(
         name=k8s_name(model_id, engine),
-        workload=workload_for(spec, engine),
+        workload=workload,
+        schedule=batch_schedule(spec) if workload == "batch" else None,
+        batch_input=(
+            ("audio" if spec.domain == "speech" else "requests") if workload == "batch" else None
+        ),
         launcher=launcher,
         engine=engine,
         image=image,

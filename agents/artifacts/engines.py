@@ -87,9 +87,9 @@ class Server:
     """Where a batch job's inputs and outputs live (a volume the user provides)."""
 
 
-def vllm_args(target: DeploymentTarget) -> list[str]:
+def vllm_args(target: DeploymentTarget, *, port: bool = True) -> list[str]:
     """Return vLLM's flags: the sized precision, parallelism, context and memory share."""
-    args = ["--model", target.model_repo or "", "--port", "8000"]
+    args = ["--model", target.model_repo or ""] + (["--port", "8000"] if port else [])
     if target.model_id and target.model_repo != target.model_id:
         args += ["--served-model-name", target.model_id]
     args += ["--tensor-parallel-size", str(target.tensor_parallel)]
@@ -162,11 +162,49 @@ def batch_transcription(target: DeploymentTarget) -> Server:
     )
 
 
+# An LLM batch: every OpenAI batch file (JSONL, one request a line) of this worker's share
+# (Indexed Job: JOB_COMPLETION_INDEX of JOB_WORKERS) goes through vLLM's run_batch with the
+# engine flags the plan sized, passed as the script's arguments ("$@") so that the files show
+# them as they show a server's. A file's results are written aside and moved into place when
+# complete, so a retried worker (or tomorrow's run) skips the files already done.
+_RUN_BATCH = """\
+mkdir -p "$RESULTS_DIR"; i=0; status=0
+for f in "$REQUESTS_DIR"/*.jsonl; do
+  [ -e "$f" ] || continue
+  if [ $((i % ${JOB_WORKERS:-1})) -eq "${JOB_COMPLETION_INDEX:-0}" ]; then
+    out="$RESULTS_DIR/$(basename "$f")"
+    if [ ! -e "$out" ]; then
+      python3 -m vllm.entrypoints.openai.run_batch -i "$f" -o "$out.partial" "$@" \\
+        && mv "$out.partial" "$out" || status=1
+    fi
+  fi
+  i=$((i + 1))
+done
+exit $status
+"""
+
+
+def batch_generation(target: DeploymentTarget) -> Server:
+    """Return a batch job that runs OpenAI batch files through vLLM's run_batch."""
+    env = {"REQUESTS_DIR": f"{DATA_DIR}/requests", "RESULTS_DIR": f"{DATA_DIR}/results"}
+    return Server(
+        ["/bin/sh", "-c"],
+        [_RUN_BATCH, "run-batch", *vllm_args(target, port=False)],
+        None,
+        None,
+        env,
+        "/root/.cache/huggingface",
+        data_volume=DATA_DIR,
+    )
+
+
 def server(target: DeploymentTarget) -> Server:
     """Return how the target's engine starts and is probed."""
     hf_cache = "/root/.cache/huggingface"
     if target.workload == "batch" and target.engine == "vLLM":
-        return batch_transcription(target)
+        if target.batch_input == "requests":
+            return batch_generation(target)
+        return batch_transcription(target)  # audio (plans stored before requests existed)
     if target.engine == "vLLM":
         return Server(None, vllm_args(target), 8000, "/health", model_volume=hf_cache)
     if target.engine == "TEI":

@@ -3,8 +3,9 @@
 Serving gets a Deployment (probes on the engine's health path, /dev/shm for tensor
 parallelism, the node pinned to the GPU sized for), a Service, and a PodDisruptionBudget
 when there is more than one replica. Training and fine-tuning get a Job, or a PyTorchJob or
-RayJob when the plan's stack installs that operator; an offline batch (an audio backlog) an
-Indexed Job over a data volume. CPU targets request no ``nvidia.com/gpu`` anywhere.
+RayJob when the plan's stack installs that operator; an offline batch (an audio backlog, or
+documents for an LLM) an Indexed Job over a data volume, started each night by a CronJob when
+the load is stated per day. CPU targets request no ``nvidia.com/gpu`` anywhere.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from agents.artifacts.engines import RAY_VERSION, server
 from agents.artifacts.hardware import GPU_PRODUCT_LABELS
 from agents.artifacts.target import DeploymentTarget
+from agents.artifacts.workloads import BATCH_TIME_ZONE
 from agents.artifacts.yaml_io import dump, dump_all
 
 # /dev/shm for NCCL between tensor-parallel ranks; Docker's default 64 MB is far too small.
@@ -163,8 +165,8 @@ def documents(target: DeploymentTarget) -> list[dict[str, Any]]:
     if target.workload in ("train", "batch"):
         spec: dict[str, Any] = {"backoffLimit": 1, "template": template}
         if target.workload == "batch":
-            # Each pod transcribes its share of the files (JOB_COMPLETION_INDEX), so the
-            # backlog splits across the replicas planned; a retried pod skips finished files.
+            # Each pod takes its share of the files (JOB_COMPLETION_INDEX), so the batch
+            # splits across the replicas planned; a retried pod skips finished files.
             spec = {
                 "completionMode": "Indexed",
                 "completions": target.replicas,
@@ -172,6 +174,18 @@ def documents(target: DeploymentTarget) -> list[dict[str, Any]]:
                 "backoffLimitPerIndex": 2,
                 "template": template,
             }
+        if target.schedule:
+            # A day's batch: one run a night, never two at once (Forbid), each run's Job
+            # kept a day for its logs.
+            cron = {
+                "schedule": target.schedule,
+                "timeZone": BATCH_TIME_ZONE,
+                "concurrencyPolicy": "Forbid",
+                "jobTemplate": {"spec": {**spec, "ttlSecondsAfterFinished": 86400}},
+            }
+            return [
+                {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": metadata, "spec": cron}
+            ]
         return [{"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}]
     deployment: dict[str, Any] = {
         "apiVersion": "apps/v1",
@@ -263,8 +277,10 @@ def ray_job(
 
 
 def pod_templates(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """Return the pod templates of a workload object: Deployment, Job, PyTorchJob, RayJob."""
+    """Return the pod templates of a workload object: Deployment, (Cron)Job, PyTorchJob, RayJob."""
     spec = doc.get("spec") or {}
+    if doc.get("kind") == "CronJob":
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
     if doc.get("kind") == "PyTorchJob":
         return [r["template"] for r in (spec.get("pytorchReplicaSpecs") or {}).values()]
     if doc.get("kind") == "RayJob":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from agents.artifacts.engines import server
+from agents.artifacts.engines import DATA_DIR, server
 from agents.artifacts.target import DeploymentTarget
 from agents.artifacts.yaml_io import dump
 
@@ -30,7 +30,9 @@ def run_command(target: DeploymentTarget) -> str:
     """Return the shell command that starts the engine."""
     srv = server(target)
     if srv.command == ["/bin/sh", "-c"]:
-        return srv.args[0]
+        # A script alone runs as it is; one with arguments (an LLM batch's engine flags) is
+        # handed them as the container gets them.
+        return srv.args[0] if len(srv.args) == 1 else shlex.join(["/bin/sh", "-c", *srv.args])
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in srv.env.items())
     prefix = {"vLLM": VLLM_SERVER, "TEI": TEI_SERVER, "TGI": TGI_SERVER}.get(target.engine, [])
     words = [*(srv.command or []), *prefix, *srv.args]
@@ -61,10 +63,11 @@ def task(target: DeploymentTarget) -> dict[str, Any]:
         # The training script (train.py) is synced from the directory sky launch runs in.
         document["workdir"] = "."
     if srv.data_volume:
-        # A batch reads audio/ and writes transcripts/ in the directory sky launch syncs.
+        # A batch reads and writes its directories (audio/ and transcripts/, or requests/
+        # and results/) in the directory sky launch syncs, not on a volume.
         document["workdir"] = "."
-        envs = {**srv.env, "AUDIO_DIR": "audio", "OUT_DIR": "transcripts"}
-        document["envs"] = envs
+        prefix = f"{DATA_DIR}/"
+        document["envs"] = {k: v.removeprefix(prefix) for k, v in srv.env.items()}
     if target.model_repo and target.engine != "Ollama":
         # Passed at launch: sky launch --secret HF_TOKEN.
         document["secrets"] = {"HF_TOKEN": None}

@@ -17,7 +17,7 @@ from agents.artifacts.hardware import Arch
 
 Quantization = Literal["fp8", "awq", "gptq", "bitsandbytes"]
 # serve: a long-running server; train: training or fine-tuning; batch: a finite job over data
-# (an audio backlog to transcribe), run to completion.
+# (an audio backlog to transcribe, documents to run through an LLM), run to completion.
 Workload = Literal["serve", "train", "batch"]
 # What runs a training workload: a plain Job, or the operator the plan's stack installs.
 Launcher = Literal["Job", "PyTorchJob", "RayJob"]
@@ -68,6 +68,15 @@ class DeploymentTarget(BaseModel):
     instance_type: str | None = None
     use_spot: bool = False
     disk_gb: int = Field(default=100, ge=1)
+    batch_input: Literal["audio", "requests"] | None = Field(
+        default=None,
+        description="What a batch reads: audio to transcribe (also when None), or OpenAI batch "
+        "files of LLM requests.",
+    )
+    schedule: str | None = Field(
+        default=None,
+        description="Cron schedule of a batch that recurs (a CronJob starts its Job); None: once.",
+    )
     notes: tuple[str, ...] = Field(
         default=(), description="What the files cannot carry (shown as plan warnings)."
     )

@@ -11,6 +11,15 @@ import yaml
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
+def _text(dumper: Any, value: str) -> Any:
+    # A script or a README in a literal block reads as it runs, not as one escaped line.
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+yaml.add_representer(str, _text, Dumper=_DUMPER)
+
+
 def dump(data: Any) -> str:
     """Return one YAML document, keys in the order written."""
     return yaml.dump(data, Dumper=_DUMPER, sort_keys=False)

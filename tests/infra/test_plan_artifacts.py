@@ -116,6 +116,17 @@ TARGETS = {
         instance_type="g6.xlarge",
     ),
 }
+# Documents a day through an LLM: a nightly CronJob, two workers, the fp8 build on TP 2.
+TARGETS["llm-nightly-batch"] = TARGETS["vllm-fp8-tp2"].model_copy(
+    update={
+        "workload": "batch",
+        "batch_input": "requests",
+        "schedule": "0 1 * * *",
+        "replicas": 2,
+        "max_model_len": 8192,
+    }
+)
+TARGETS["llm-batch-once"] = TARGETS["llm-nightly-batch"].model_copy(update={"schedule": None})
 TARGETS["pytorchjob"] = TARGETS["training-job"].model_copy(update={"launcher": "PyTorchJob"})
 TARGETS["rayjob"] = TARGETS["training-job"].model_copy(
     update={"launcher": "RayJob", "image": "rayproject/ray:2.46.0-py311-gpu"}
@@ -295,3 +306,47 @@ def test_audio_backlog_then_no_server_stack_values_and_the_readme_says_job():
     assert "vllm-stack-values.yaml" in {a.filename for a in server}
     assert "A Job transcribing the audio on the whisper-large-v3-data volume" in text
     assert "A RayJob training" in readme(TARGETS["rayjob"])
+
+
+def test_documents_a_day_through_an_llm_then_a_nightly_cronjob_running_run_batch_as_planned():
+    target = TARGETS["llm-nightly-batch"]
+
+    (cron,) = _docs(target)
+    job = cron["spec"]["jobTemplate"]["spec"]
+    (pod,) = [t["spec"] for t in pod_templates(cron)]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    script, name, *flags = container["args"]
+    pairs = dict(zip(flags[::2], flags[1::2], strict=True))
+
+    assert cron["kind"] == "CronJob" and cron["spec"]["schedule"] == "0 1 * * *"
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid" and pod["restartPolicy"] == "Never"
+    assert job["completionMode"] == "Indexed" and job["completions"] == 2 == int(env["JOB_WORKERS"])
+    assert container["command"] == ["/bin/sh", "-c"] and name == "run-batch"
+    assert "vllm.entrypoints.openai.run_batch" in script and '"$@"' in script
+    # The engine flags the plan sized, as a server would get them, and no port to serve on.
+    assert pairs["--model"] == "meta-llama/Llama-3.1-70B-Instruct"
+    assert pairs["--tensor-parallel-size"] == "2" and pairs["--quantization"] == "fp8"
+    assert pairs["--max-model-len"] == "8192" and "--port" not in pairs
+    assert "readinessProbe" not in container and "ports" not in container
+    claims = [v["persistentVolumeClaim"] for v in pod["volumes"] if "persistentVolumeClaim" in v]
+    assert claims == [{"claimName": "llama-3-1-70b-instruct-data"}]
+    assert "vllm-stack-values.yaml" not in {a.filename for a in build_artifacts(target)}
+
+
+def test_llm_batch_once_then_a_job_and_every_format_runs_the_same_flags():
+    target = TARGETS["llm-batch-once"]
+    files = {a.kind: a.content for a in build_artifacts(target)}
+
+    (job,) = _docs(target)
+    service = next(iter(yaml.safe_load(files["compose"])["services"].values()))
+    task = yaml.safe_load(files["skypilot"])
+
+    assert job["kind"] == "Job" and "schedule" not in job["spec"]
+    # Compose would substitute the script's own variables: they are escaped, the flags are not.
+    assert '"$$f"' in service["command"][0] and '"$f"' not in service["command"][0]
+    assert service["command"][1:] == job["spec"]["template"]["spec"]["containers"][0]["args"][1:]
+    assert "--tensor-parallel-size 2" in task["run"] and "run_batch" in task["run"]
+    assert task["envs"] == {"REQUESTS_DIR": "requests", "RESULTS_DIR": "results"}
+    assert "A Job running the OpenAI batch files" in readme(target)
+    assert "A CronJob (0 1 * * *, UTC) starting a Job" in readme(TARGETS["llm-nightly-batch"])
