@@ -120,14 +120,17 @@ def model_fits(model: ModelRecommendation, gpu: GpuRecommendation, context: int,
     if QUANTIZED_BUILDS.get(model.model_id.lower()) and capability >= AWQ_MIN_CAPABILITY:
         dtypes.append("int4")
     usable = gpu.vram_total_gb / gpu.gpu_count * GPU_MEMORY_UTILIZATION
+    # Lenient on purpose: one sequence, and an fp8 KV cache tried on every GPU; a model
+    # that does not fit even so cannot serve the plan's load on these GPUs.
     for dtype in dtypes:
-        workload = Workload(dtype=dtype, context_length=context,  # type: ignore[arg-type]
-                            concurrent_sequences=1)
-        for tp in TP_DEGREES:
-            if tp > gpu.gpu_count or not tensor_parallel_supported(arch, tp):
-                continue
-            if estimate_memory(arch, workload, tensor_parallel=tp).per_gpu_gb <= usable:
-                return True
+        for kv in ("auto", "fp8"):
+            workload = Workload(dtype=dtype, kv_cache_dtype=kv, context_length=context,
+                                concurrent_sequences=1)
+            for tp in TP_DEGREES:
+                if tp > gpu.gpu_count or not tensor_parallel_supported(arch, tp):
+                    continue
+                if estimate_memory(arch, workload, tensor_parallel=tp).per_gpu_gb <= usable:
+                    return True
     return False
 
 
