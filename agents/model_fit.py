@@ -53,12 +53,13 @@ async def mark_model_fit(
 ) -> list[ModelRecommendation]:
     """Return the plan's models marked by fit on its first instance; named, fitting first.
 
-    Plans without a searched configuration on their first instance are returned unchanged:
-    there is no one load per replica to check the models against.
+    Plans without a searched configuration on their first instance are not marked: there is
+    no one load per replica to check the models against (and no mark goes unchecked).
     """
     config = plan.configuration
     first = plan.gpu_recommendations[0] if plan.gpu_recommendations else None
-    models = plan.model_recommendations
+    models = [m.model_copy(update={"fits_plan_gpus": None, "fit_note": None})
+              for m in plan.model_recommendations]
     if config is None or first is None or first.instance_type != config.instance_type:
         return models
     gpu = (await load_gpu_specs(conn)).get(config.gpu_model)

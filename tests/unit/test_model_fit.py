@@ -2,11 +2,15 @@
 
 import pytest
 
+import agents.model_fit as model_fit
 from agents.architect import hf_args
-from agents.schemas import ModelNeeds, WorkloadSpec
+from agents.configured import recommendation
+from agents.model_fit import mark_model_fit
+from agents.schemas import DeploymentPlan, ModelNeeds, ModelRecommendation, WorkloadSpec
 from tools.architecture import default_architectures
 from tools.model_fit import fit_on_gpus
 from tools.offers import served_dtypes
+from tools.search import Load, Offer, search_configurations
 from tools.throughput import load_gpus_csv
 
 
@@ -80,3 +84,61 @@ def test_hf_args_when_fine_tuning_or_not_an_llm_then_no_size_class():
 
     assert "max_params_billion" not in hf_args(tuning, {"params_billion": 8.03})
     assert "max_params_billion" not in hf_args(speech, {"params_billion": 1.55})
+
+
+def _searched_plan(models):
+    l4 = Offer(provider="gcp", instance_type="g2-standard-4", region="us-east4", gpu_model="L4",
+               gpu_count=1, gpu_memory_gb_per_gpu=24, price_hourly_usd=0.7)
+    config = search_configurations("meta-llama/Llama-3.1-8B-Instruct", Load(concurrency=30),
+                                   [l4], load_gpus_csv()).chosen
+    return DeploymentPlan(
+        understanding="x", configuration=config, gpu_recommendations=[recommendation(config, 1)],
+        model_recommendations=[
+            ModelRecommendation(model_id=m, params_b=p, score=0.7, why="x", fit_note=note)
+            for m, p, note in models
+        ],
+    )
+
+
+@pytest.fixture
+def catalog_reads(monkeypatch):
+    async def architecture(_conn, model_id):
+        return default_architectures().get(model_id)
+
+    async def gpu_specs(_conn):
+        return load_gpus_csv()
+
+    monkeypatch.setattr(model_fit, "load_architecture", architecture)
+    monkeypatch.setattr(model_fit, "load_gpu_specs", gpu_specs)
+
+
+async def test_mark_when_searched_plan_then_named_first_fitting_next_the_rest_marked(
+    catalog_reads
+):
+    plan = _searched_plan([
+        ("meta-llama/Llama-2-70b-chat-hf", 69.0, None),
+        ("meta-llama/Llama-3.1-8B-Instruct", 8.03, None),
+        ("meta-llama/Llama-2-7b-chat-hf", 6.74, None),
+    ])
+    spec = _llm_spec(model_needs=ModelNeeds(named_models=["meta-llama/Llama-3.1-8B-Instruct"]))
+
+    marked = await mark_model_fit(None, plan, spec)
+
+    assert [(m.model_id.split("/")[1], m.fits_plan_gpus) for m in marked] == [
+        ("Llama-3.1-8B-Instruct", True), ("Llama-2-7b-chat-hf", True),
+        ("Llama-2-70b-chat-hf", False),
+    ]
+    assert marked[0].fit_note.startswith("planned: fp8")
+    assert marked[1].fit_note.startswith("fits: fp16, TP 1")
+    assert marked[2].fit_note.startswith("needs bigger GPUs") and "1× L4" in marked[2].fit_note
+
+
+async def test_mark_when_the_plan_has_no_searched_configuration_then_no_mark_is_kept(
+    catalog_reads
+):
+    plan = _searched_plan([("meta-llama/Llama-2-70b-chat-hf", 69.0, "fits: fp8, TP 1")])
+    plan.configuration = None
+
+    marked = await mark_model_fit(None, plan, _llm_spec())
+
+    assert (marked[0].fits_plan_gpus, marked[0].fit_note) == (None, None)
