@@ -31,7 +31,7 @@ def fit_words(fit: GpuFit | None, model_id: str, config: Configuration) -> str:
         return f"needs other GPUs: its heads do not split over {where}"
     build = _build(fit.precision, fit.build_repo, model_id)
     if fit.fits:
-        return f"fits: {build}, TP {fit.tensor_parallel}"
+        return f"fits in memory: {build}, TP {fit.tensor_parallel}"
     return (f"needs bigger GPUs for {config.estimate.concurrency_per_replica} sequence(s) a "
             f"replica: {fit.per_gpu_gb:,.1f} GiB a GPU at {build}, TP {fit.tensor_parallel}; "
             f"{fit.usable_gb:,.1f} usable on {where}")

@@ -129,7 +129,7 @@ async def test_mark_when_searched_plan_then_named_first_fitting_next_the_rest_ma
         ("Llama-2-70b-chat-hf", False),
     ]
     assert marked[0].fit_note.startswith("planned: fp8")
-    assert marked[1].fit_note.startswith("fits: fp16, TP 1")
+    assert marked[1].fit_note.startswith("fits in memory: fp16, TP 1")
     assert marked[2].fit_note.startswith("needs bigger GPUs") and "1× L4" in marked[2].fit_note
 
 
