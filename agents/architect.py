@@ -32,7 +32,7 @@ from agents.job_costs import ranks_by_job, training_tokens
 from agents.llm import invoke_structured
 from agents.plan_builder import overhead_budget
 from agents.prompts import ARCHITECT_SYNTHESIS, ARCHITECT_SYSTEM, ARCHITECT_TASK
-from agents.schemas import DeploymentPlan, WorkloadSpec
+from agents.schemas import DeploymentPlan, GpuRecommendation, WorkloadSpec
 from agents.workload import configuration_load, workload_args, workload_assumptions
 
 logger = logging.getLogger(__name__)
@@ -203,13 +203,23 @@ def long_training_run(spec: WorkloadSpec, sizing: dict[str, Any] | None) -> bool
     return gpu_hours > LONG_RUN_GPU_HOURS
 
 
-def hf_args(spec: WorkloadSpec) -> dict[str, Any]:
-    """Build the model search: the domain's task in words, and its pipeline tag."""
+# Alternatives to a sized language model are of its size class: half to twice its parameters
+# (an 8B plan lists 4-16B models, which its GPUs can serve in the same role, not 70B ones).
+SIZE_CLASS = 2.0
+
+
+def hf_args(spec: WorkloadSpec, sizing: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the model search: the domain's task in words, its pipeline tag, a size class."""
     domain = spec.domain or "llm"
     words = [HF_QUERIES.get(domain, "open model")]
     if spec.model_needs.named_models:
         words.insert(0, spec.model_needs.named_models[0].split("/")[-1])
     args: dict[str, Any] = {"query": " ".join(words), "top_k": 5}
+    size = (sizing or {}).get("params_billion") or spec.model_needs.size_billion_params
+    serving = spec.task_type not in ("training", "fine_tuning")
+    if size and domain == "llm" and serving:
+        args["min_params_billion"] = size / SIZE_CLASS
+        args["max_params_billion"] = size * SIZE_CLASS
     tag = spec.model_needs.pipeline_tag or PIPELINE_TAGS.get(domain)
     if tag:
         args["pipeline_tag"] = tag
@@ -245,7 +255,7 @@ def offline_next_calls(
                 "compute_search",
                 compute_args(spec, model_id, with_budget=True, sizing=sizing),
             ),
-            _call("hf", "hf_model_search", hf_args(spec)),
+            _call("hf", "hf_model_search", hf_args(spec, sizing)),
         ]
         for i, (query, _purpose) in enumerate(stack_queries(spec, engine)):
             calls.append(_call(f"chart-{i}", "k8s_chart_search", {"query": query, "top_k": 1}))
@@ -473,6 +483,7 @@ def reconcile_with_tools(plan: DeploymentPlan, template: DeploymentPlan) -> Depl
     if not plan.gpu_recommendations and template.gpu_recommendations:
         plan.warnings.append("the model recommended no instance; listed the tools' cheapest fits")
         plan.gpu_recommendations = template.gpu_recommendations
+    _configurations_from(plan.gpu_recommendations, template.gpu_recommendations)
     config = template.configuration
     first = plan.gpu_recommendations[0] if plan.gpu_recommendations else None
     if config is not None and first is not None and (
@@ -489,6 +500,21 @@ def reconcile_with_tools(plan: DeploymentPlan, template: DeploymentPlan) -> Depl
     plan.assumptions = list(dict.fromkeys([*plan.assumptions, *template.assumptions]))
     plan.warnings = list(dict.fromkeys([*template.warnings, *plan.warnings]))
     return plan
+
+
+# What an option deploys: the configuration search's figures, never a model's reading of them.
+CONFIGURATION_FIELDS = ("precision", "build_repo", "kv_cache_dtype", "tensor_parallel", "replicas")
+
+
+def _configurations_from(
+    recs: list[GpuRecommendation], searched: list[GpuRecommendation]
+) -> None:
+    """Set each option's build, KV dtype, TP and replicas from the search's same instance."""
+    by_instance = {(g.provider, g.instance_type): g for g in searched}
+    for rec in recs:
+        found = by_instance.get((rec.provider, rec.instance_type))
+        for name in CONFIGURATION_FIELDS:
+            setattr(rec, name, getattr(found, name) if found else None)
 
 
 def engine_for(spec: WorkloadSpec) -> EngineChoice:

@@ -63,6 +63,14 @@ def recommendation(config: Configuration, rank: int) -> GpuRecommendation:
         est_tokens_per_s=round(config.estimate.tokens_per_s, 1),
         usd_per_1m_tokens=round(config.usd_per_million_tokens, 4),
         instances=config.instances,
+        precision=config.precision,
+        # A build is named only where it is another repository (an AWQ int4 build); fp8 is
+        # the base checkpoint quantized at load.
+        build_repo=None if config.build_repo.lower() == config.model_id.lower()
+        else config.build_repo,
+        kv_cache_dtype=config.kv_cache_dtype,
+        tensor_parallel=config.tensor_parallel,
+        replicas=config.replicas,
         why="; ".join(why),
     )
 

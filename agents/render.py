@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agents.schemas import DeploymentPlan
+from agents.schemas import DeploymentPlan, GpuRecommendation
 
 
 def render_questions(questions: Sequence[str], assumptions: Sequence[str] = ()) -> str:
@@ -18,6 +18,26 @@ def render_questions(questions: Sequence[str], assumptions: Sequence[str] = ()) 
 
 def _money(value: float | None) -> str:
     return "-" if value is None else f"${value:,.2f}"
+
+
+def weights_words(g: GpuRecommendation) -> str:
+    """Say the weights an option serves: its precision, and its build when not the base model."""
+    if not g.precision:
+        return "-"
+    return f"{g.precision} ({g.build_repo})" if g.build_repo else g.precision
+
+
+def parallel_words(g: GpuRecommendation) -> str:
+    """Say an option's tensor parallel × replicas (1 × 2: two one-GPU engines)."""
+    if not g.tensor_parallel or not g.replicas:
+        return "-"
+    return f"{g.tensor_parallel} × {g.replicas}"
+
+
+def _configured(gpus: Sequence[GpuRecommendation]) -> bool:
+    # Options from the configuration search each say what they deploy; an instance search's
+    # rows all run the sizing's configuration, which the Sizing section states.
+    return any(g.precision for g in gpus)
 
 
 def render_plan(plan: DeploymentPlan) -> str:
@@ -41,41 +61,45 @@ def render_plan(plan: DeploymentPlan) -> str:
     job_ranked = bool(plan.cost_estimate and plan.cost_estimate.job and plan.deployment
                       and plan.deployment.workload == "train")
     if plan.gpu_recommendations:
+        configured = _configured(plan.gpu_recommendations)
+        # A row is one option: its instance count, then one instance's hardware, what the
+        # option deploys on it, and one instance's price; the option's whole month is the
+        # last price (what the cost table adds up).
+        columns = ["#", "provider", "instance", "region", "instances", "GPUs each",
+                   "VRAM each"]
+        columns += ["weights", "KV cache", "TP × replicas"] if configured else []
+        columns += ["$/hour each", "$/month, all", "tok/s"]
         out += [
             "### GPU instances (cheapest run first)" if job_ranked
             else "### GPU instances (cheapest that fit first)",
             "",
-            # A row is one option: its instance count, then one instance's hardware and
-            # price; the option's whole month is the last price (what the cost table adds up).
-            "| # | provider | instance | region | instances | GPUs each | VRAM each | $/hour each"
-            " | $/month, all | tok/s |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| " + " | ".join(columns) + " |",
+            "|" + "---|" * len(columns),
         ]
         for i, g in enumerate(plan.gpu_recommendations, 1):
-            tps = f"{g.est_tokens_per_s:,.0f}" if g.est_tokens_per_s else "-"
-            out.append(
-                f"| {i} | {g.provider} | {g.instance_type} | {g.region} | {g.instances} | "
-                f"{g.gpu_count:g}× {g.gpu_model} | {g.vram_total_gb:g} GiB | "
-                f"{_money(g.price_hourly_usd)} | {_money(g.price_monthly_usd * g.instances)} | "
-                f"{tps} |"
-            )
+            cells = [str(i), g.provider, g.instance_type, g.region, str(g.instances),
+                     f"{g.gpu_count:g}× {g.gpu_model}", f"{g.vram_total_gb:g} GiB"]
+            if configured:
+                cells += [weights_words(g), g.kv_cache_dtype or "-", parallel_words(g)]
+            cells += [_money(g.price_hourly_usd), _money(g.price_monthly_usd * g.instances),
+                      f"{g.est_tokens_per_s:,.0f}" if g.est_tokens_per_s else "-"]
+            out.append("| " + " | ".join(cells) + " |")
         out.append("")
     if plan.rejected_summary:
         reasons = ", ".join(f"{n:,} {r}" for r, n in plan.rejected_summary.items())
         out += [f"Rejected candidates: {reasons}.", ""]
     if plan.model_recommendations:
-        out += [
-            "### Models",
-            "",
-            "| model | licence | params (B) | task | score |",
-            "|---|---|---|---|---|",
-        ]
+        # Whether each model runs on the plan's GPUs, where the plan checked it.
+        fit = any(m.fit_note for m in plan.model_recommendations)
+        columns = ["model", "licence", "params (B)", "task"]
+        columns += ["on this plan's GPUs"] if fit else []
+        out += ["### Models", "", "| " + " | ".join([*columns, "score"]) + " |",
+                "|" + "---|" * (len(columns) + 1)]
         for m in plan.model_recommendations:
-            params = f"{m.params_b:g}" if m.params_b is not None else "-"
-            out.append(
-                f"| {m.model_id} | {m.license or '-'} | {params} | "
-                f"{m.pipeline_tag or '-'} | {m.score:.2f} |"
-            )
+            cells = [m.model_id, m.license or "-",
+                     f"{m.params_b:g}" if m.params_b is not None else "-", m.pipeline_tag or "-"]
+            cells += [m.fit_note or "-"] if fit else []
+            out.append("| " + " | ".join([*cells, f"{m.score:.2f}"]) + " |")
         out.append("")
     if plan.serving_engine:
         out += [f"### Serving engine: {plan.serving_engine}", "", plan.serving_engine_why or "", ""]

@@ -251,6 +251,28 @@ class GpuRecommendation(_Strict):
     est_tokens_per_s: float | None = Field(default=None, description="Estimated decode rate.")
     usd_per_1m_tokens: float | None = Field(default=None, description="Cost per 1M output tokens.")
     instances: int = Field(default=1, ge=1, description="Instances of this type the plan runs.")
+    # What an option deploys comes from the configuration search, never from a model's
+    # writing: left out of the schema a model fills (agents.architect.reconcile_with_tools
+    # sets it from the search's same instance).
+    precision: SkipJsonSchema[str | None] = Field(
+        default=None,
+        description="Weights precision this option serves (bf16, fp8, int4); null where the "
+        "plan chose no configuration per option (the sizing's precision applies).",
+    )
+    build_repo: SkipJsonSchema[str | None] = Field(
+        default=None,
+        description="Weights repository served when it is not the sized model itself, e.g. "
+        "an AWQ int4 build; null for the base model (fp8 is quantized from it at load).",
+    )
+    kv_cache_dtype: SkipJsonSchema[str | None] = Field(
+        default=None, description="KV cache dtype this option runs (fp8, or the weights' bf16)."
+    )
+    tensor_parallel: SkipJsonSchema[int | None] = Field(
+        default=None, ge=1, description="GPUs each replica of this option is split over."
+    )
+    replicas: SkipJsonSchema[int | None] = Field(
+        default=None, ge=1, description="Engine replicas of this option, over all its instances."
+    )
     why: str = Field(description="Why this instance, in one or two sentences.")
 
 
@@ -262,6 +284,17 @@ class ModelRecommendation(_Strict):
     params_b: float | None = None
     pipeline_tag: str | None = None
     score: float = Field(description="Ranking score from the model search.")
+    # Set by the validator (agents.model_fit) from the checked plan, whatever a model writes.
+    fits_plan_gpus: SkipJsonSchema[bool | None] = Field(
+        default=None,
+        description="Whether the plan's first instance holds this model at some build for "
+        "the same load per replica; null when not checked (no GPU plan, size unknown).",
+    )
+    fit_note: SkipJsonSchema[str | None] = Field(
+        default=None,
+        description="How it runs on the plan's GPUs (build, tensor parallel), or what it "
+        "would need instead.",
+    )
     why: str
 
 

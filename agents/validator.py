@@ -19,6 +19,7 @@ from agents.artifacts.configure import InstanceFacts
 from agents.consistency import artifact_problems, check_plan, step_problems
 from agents.constraints import OWN_PROVIDER
 from agents.job_costs import ranks_by_job
+from agents.model_fit import mark_model_fit
 from agents.plan_builder import HOURS_PER_MONTH, cost_estimate, steps_for, with_deployment
 from agents.schemas import (
     Artifact,
@@ -211,6 +212,7 @@ async def validate_plan(
         m for m in plan.model_recommendations if m.model_id in known_models
     ]
     plan.model_recommendations = await _named_models_first(conn, plan, spec)
+    plan.model_recommendations = await mark_model_fit(conn, plan, spec)
     known_charts = await _existing(
         conn,
         "select name from k8s.charts where name = any(%s)",

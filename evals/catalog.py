@@ -72,6 +72,10 @@ class Catalog:
     """GPU model → its memory, as the GPU catalog lists it."""
     gpu_dense_tflops: Mapping[str, float] = field(default_factory=dict)
     """GPU model → its dense bf16 tensor rate, what a training run's hours are priced from."""
+    gpu_fp8: frozenset[str] = frozenset()
+    """GPU models that run fp8 weights: fp8 tensor cores, or Ampere (weight-only, Marlin)."""
+    gpu_capability: Mapping[str, float] = field(default_factory=dict)
+    """GPU model → CUDA compute capability (AWQ int4 kernels need 7.5, Turing, or newer)."""
 
     @classmethod
     def load(cls, data_dir: Path = DATA_DIR) -> Catalog:
@@ -117,6 +121,14 @@ class Catalog:
             architectures=load_architectures_csv(data_dir / "llm_architectures.csv"),
             gpu_memory_gb=memory,
             gpu_dense_tflops={gpu: rate for gpu, rate in tflops.items() if rate > 0},
+            gpu_fp8=frozenset(
+                r["gpu_model"].strip() for r in gpu_rows
+                if _number(r["fp8_dense_tflops"]) or r["architecture"].strip() == "Ampere"
+            ),
+            gpu_capability={
+                r["gpu_model"].strip(): capability for r in gpu_rows
+                if (capability := _capability(r["compute_capability"])) is not None
+            },
         )
 
     def with_models(self, extra: Iterable[Model]) -> Catalog:
@@ -127,6 +139,13 @@ class Catalog:
         """Say whether the instance's accelerator is an NVIDIA (CUDA) GPU."""
         model = instance.gpu_model
         return model is not None and self.gpu_vendors.get(model) == "NVIDIA"
+
+
+def _capability(raw: str | None) -> float | None:
+    try:
+        return float((raw or "").strip())
+    except ValueError:  # AMD and other accelerators name an ISA (gfx942), not a CUDA level
+        return None
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

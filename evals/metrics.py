@@ -25,6 +25,7 @@ from evals.scenario import (
     TurnExpectation,
     spec_value,
 )
+from evals.table_checks import table_checks
 
 GATED = (
     "spec_accuracy",
@@ -154,9 +155,13 @@ def grounded_checks(plan: DeploymentPlan, catalog: Catalog) -> list[Check]:
 
 
 def constraint_checks(
-    plan: DeploymentPlan, expected: PlanExpectation, response: str, catalog: Catalog
+    plan: DeploymentPlan,
+    expected: PlanExpectation,
+    response: str,
+    catalog: Catalog,
+    named: Sequence[str] = (),
 ) -> list[Check]:
-    """Check the plan against the scenario's constraints."""
+    """Check the plan against the scenario's constraints; ``named``: the models asked for."""
     checks: list[Check] = []
     gpus = plan.gpu_recommendations
 
@@ -234,6 +239,13 @@ def constraint_checks(
         )
     for text in expected.response_excludes:
         add("response_excludes", text.lower() not in response.lower(), f"answer says {text!r}")
+    checks += table_checks(
+        plan, list(named), response, catalog,
+        rows_configured=expected.gpu_rows_configured,
+        first_precision=expected.first_gpu_precision,
+        builds_include=expected.gpu_builds_include,
+        models_labelled=expected.models_fit_or_labelled,
+    )
     return checks
 
 
@@ -286,7 +298,10 @@ def score_turn(
         if plan is None or output.decision != "plan":
             score.constraints = [Check("plan", False, "no plan was produced")]
         else:
-            score.constraints = constraint_checks(plan, expected.plan, output.response, catalog)
+            named = spec_value(spec, "model_needs.named_models") or []
+            score.constraints = constraint_checks(
+                plan, expected.plan, output.response, catalog, named
+            )
     return score
 
 

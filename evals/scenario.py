@@ -70,6 +70,18 @@ class PlanExpectation(_Strict):
     """Case-insensitive substrings that some plan warning must contain."""
     response_excludes: list[str] = Field(default_factory=list)
     """Case-insensitive substrings the answer shown to the user must not contain."""
+    gpu_rows_configured: bool | None = None
+    """True: every recommended instance states what it deploys (weights precision, KV cache
+    dtype, tensor parallel × replicas within the GPUs it rents; a build that is not the sized
+    model, always for int4, named and published), and the answer's GPU table row says it."""
+    first_gpu_precision: str | None = None
+    """The weights precision of the first (chosen) recommendation."""
+    gpu_builds_include: list[str] = Field(default_factory=list)
+    """Weights repos (quantized builds) some recommended instance must deploy."""
+    models_fit_or_labelled: bool | None = None
+    """True: every recommended model other than the sized one fits the first recommendation's
+    GPUs at some build (recomputed with tools.sizing), or is marked, in the plan and in its
+    row of the answer's Models table, as needing other GPUs; none is marked fitting wrongly."""
 
 
 class TurnExpectation(_Strict):

@@ -108,6 +108,8 @@ left join hf.architectures a on a.model_id = mc.model_id
 _FILTERS = """
     (%(tags)s::text[] is null or lower(m.pipeline_tag) = any(%(tags)s))
     and (%(licenses)s::text[] is null or lower(m.license) = any(%(licenses)s))
+    and (%(min_params)s::float8 is null or m.params_billion >= %(min_params)s)
+    and (%(max_params)s::float8 is null or m.params_billion <= %(max_params)s)
 """
 # Filters apply after the index scan, to the candidates it returned.
 _ANN_SQL = f"""
@@ -185,6 +187,8 @@ async def search_models(
     license_filter: list[str] | None = None,
     top_k: int = 5,
     fits_vram_gb: float | None = None,
+    min_params_billion: float | None = None,
+    max_params_billion: float | None = None,
 ) -> HfSearchResult:
     """Find catalog models whose cards match ``query``, filtered, reranked and cut to ``top_k``.
 
@@ -197,6 +201,10 @@ async def search_models(
         top_k: How many models to return, 1 to MAX_TOP_K.
         fits_vram_gb: Keep only models whose inference estimate from ``tools.sizing`` (native
             dtype, 4,096-token context, one sequence, one GPU) fits in this many GB.
+        min_params_billion: Keep only models of at least this many billion parameters.
+        max_params_billion: Keep only models of at most this many billion parameters (with
+            the minimum, a size class: alternatives comparable to a named model). A model
+            of unknown size is left out when either bound is given.
 
     Returns:
         The ranked models with notes on how they were found and ranked.
@@ -207,6 +215,9 @@ async def search_models(
 
     """
     text = _check_arguments(query, top_k, fits_vram_gb)
+    for bound in (min_params_billion, max_params_billion):
+        if bound is not None and not (math.isfinite(bound) and bound > 0):
+            raise ValueError(f"parameter bounds must be positive billions, got {bound}")
     implied = None if pipeline_tag and pipeline_tag.strip() else named_task(text)
     tags = _labels([pipeline_tag or implied or ""])
     licenses = _labels(license_filter)
@@ -234,6 +245,8 @@ async def search_models(
         "chunker": CHUNKER_VERSION,
         "tags": tags,
         "licenses": licenses,
+        "min_params": min_params_billion,
+        "max_params": max_params_billion,
         "limit": ANN_CANDIDATES,
     }
     # The index yields at most ef_search rows (40 by default).
@@ -269,6 +282,10 @@ async def search_models(
             "4,096-token context, one sequence, one GPU)"
             + (f"; {pool.unsized} candidates of unknown size left out" if pool.unsized else "")
         )
+    if min_params_billion is not None or max_params_billion is not None:
+        low = f"{min_params_billion:g}" if min_params_billion is not None else "any"
+        high = f"{max_params_billion:g}" if max_params_billion is not None else "any"
+        notes.append(f"size filter: {low} to {high} billion parameters")
     if len(ranking.ranked) < top_k:
         notes.append(f"only {len(ranking.ranked)} models match the query and filters")
     hits = [_hit(r, pool, fits_vram_gb) for r in ranking.ranked]

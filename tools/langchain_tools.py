@@ -59,6 +59,14 @@ class ModelSearchArgs(BaseModel):
     fits_vram_gb: float | None = Field(
         default=None, gt=0, le=10_000, description="keep models whose weights fit this GPU"
     )
+    min_params_billion: float | None = Field(
+        default=None, gt=0, le=10_000, description="keep models at least this large (B params)"
+    )
+    max_params_billion: float | None = Field(
+        default=None, gt=0, le=10_000,
+        description="keep models at most this large (B params): alternatives comparable to "
+        "the named model",
+    )
 
     _no_nul = field_validator("query", "pipeline_tag", "license_filter")(reject_nul)
 

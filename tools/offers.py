@@ -96,6 +96,26 @@ def _capability(gpu: GpuSpec) -> float:
         return 0.0
 
 
+# bf16 arithmetic came with Ampere; older NVIDIA GPUs (T4, V100) compute 16-bit floats as fp16.
+BF16_MIN_CAPABILITY = 8.0
+
+
+def served_dtypes(gpu: GpuSpec, precision: str, kv_cache_dtype: str) -> tuple[str, str]:
+    """Name the weights and KV cache dtypes an engine really runs on ``gpu``.
+
+    A 16-bit model runs as fp16 where the GPU has no bf16 (vLLM casts it), and AWQ int4
+    kernels compute in fp16, so an int4 build's KV cache is fp16 on any GPU. The bytes,
+    and so every memory figure, are the same either way.
+    """
+    nvidia = (gpu.vendor or "").lower() == "nvidia"
+    half = "fp16" if nvidia and _capability(gpu) < BF16_MIN_CAPABILITY else "bf16"
+    weights = half if precision == "bf16" else precision
+    kv = kv_cache_dtype
+    if kv == "bf16":
+        kv = "fp16" if weights == "int4" else half
+    return weights, kv
+
+
 def gpu_variant(gpu: GpuSpec, offer: Offer) -> GpuSpec:
     """Return the spec of the card an offer really carries (H100 PCIe and NVL share a name)."""
     if gpu.gpu_model != "H100":

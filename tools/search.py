@@ -36,6 +36,7 @@ from tools.offers import (
     engine_runs_on,
     gpu_variant,
     precision_options,
+    served_dtypes,
 )
 from tools.performance import PerformanceEstimate, roofline
 from tools.sizing import (
@@ -507,10 +508,13 @@ def _evaluate(
         replicas=replicas, concurrency_per_replica=batch,
         bound="compute" if compute else "memory", assumptions=[],
     )
+    weights, kv = served_dtypes(
+        shape.gpu, sizing.dtype if attempt.precision == "native" else attempt.precision,
+        sizing.kv_cache_dtype,
+    )
     return Configuration(
         model_id=arch.model_id or attempt.repo, build_repo=attempt.repo,
-        precision=sizing.dtype if attempt.precision == "native" else attempt.precision,
-        quantized=attempt.quantized, kv_cache_dtype=sizing.kv_cache_dtype,
+        precision=weights, quantized=attempt.quantized, kv_cache_dtype=kv,
         tensor_parallel=attempt.tp, replicas=replicas, gpu_model=shape.gpu.gpu_model,
         gpus_per_instance=shape.gpus, gpu_memory_gb=shape.memory_gb,
         gpu_count=instances * shape.gpus, instance_type="",

@@ -22,6 +22,9 @@ const Render = (() => {
 
   const money = (v) => (v === null || v === undefined ? "–"
     : "$" + Number(v).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 }));
+  // An option's weights: the precision, and the build when it is not the base model.
+  const weights = (g) => (!g.precision ? "–" : g.build_repo ? `${g.precision} (${g.build_repo})` : g.precision);
+  const parallel = (g) => (g.tensor_parallel && g.replicas ? `${g.tensor_parallel} × ${g.replicas}` : "–");
   const num = (v, digits = 1) => (v === null || v === undefined ? "–"
     : Number(v).toLocaleString("en-US", { maximumFractionDigits: digits }));
 
@@ -114,6 +117,14 @@ const Render = (() => {
         + "GPU memory is in GiB (2^30 bytes), as GPU vendors and clouds state it."));
     }
     if ((p.gpu_recommendations || []).length) {
+      // What each option deploys (as agents/render.py writes it): searched options each have
+      // their own weights, KV cache dtype and TP × replicas; other plans' rows share the sizing's.
+      const configured = p.gpu_recommendations.some((g) => g.precision);
+      const deploys = configured ? [
+        { label: "Weights", value: weights },
+        { label: "KV cache", value: (g) => g.kv_cache_dtype || "–" },
+        { label: "TP × replicas", value: parallel },
+      ] : [];
       root.append(el("h3", { text: "GPU instances (cheapest that fit first)" }), table([
         { label: "#", value: (g) => p.gpu_recommendations.indexOf(g) + 1 },
         { label: "Provider", value: (g) => g.provider },
@@ -122,6 +133,7 @@ const Render = (() => {
         { label: "Instances", num: true, value: (g) => g.instances || 1 },
         { label: "GPUs each", value: (g) => `${num(g.gpu_count, 2)}× ${g.gpu_model}` },
         { label: "VRAM each", num: true, value: (g) => `${num(g.vram_total_gb)} GiB` },
+        ...deploys,
         { label: "$/hour each", num: true, value: (g) => money(g.price_hourly_usd) },
         { label: "$/month, all", num: true,
           value: (g) => money(g.price_monthly_usd * (g.instances || 1)) },
@@ -134,11 +146,13 @@ const Render = (() => {
       }
     }
     if ((p.model_recommendations || []).length) {
+      const fit = p.model_recommendations.some((m) => m.fit_note);
       root.append(el("h3", { text: "Models" }), table([
         { label: "Model", value: (m) => m.model_id },
         { label: "Licence", value: (m) => m.license },
         { label: "Params (B)", num: true, value: (m) => num(m.params_b) },
         { label: "Task", value: (m) => m.pipeline_tag },
+        ...(fit ? [{ label: "On this plan's GPUs", value: (m) => m.fit_note || "–" }] : []),
         { label: "Score", num: true, value: (m) => num(m.score, 2) },
       ], p.model_recommendations, { "data-testid": "model-table" }));
     }

@@ -16,6 +16,7 @@ import pytest
 
 from api.app import create_app
 from core.settings import Settings
+from evals.table_checks import markdown_table
 from tests.support.live_server import serve_asgi
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -105,8 +106,10 @@ def test_llama_70b_request_then_plan_with_gpu_table_and_cost_chart(page, page_ur
     assert 1 <= len(rows) <= 3
     headers = [th.inner_text() for th in gpu_table.query_selector_all("th")]
     assert headers[:3] == ["#", "Provider", "Instance"]
-    first = [td.inner_text() for td in rows[0].query_selector_all("td")]
-    assert first[0] == "1" and first[7].startswith("$")
+    first = dict(zip(headers, [td.inner_text() for td in rows[0].query_selector_all("td")],
+                     strict=True))
+    assert first["#"] == "1" and first["$/hour each"].startswith("$")
+    assert first["Weights"] and first["KV cache"] and " × " in first["TP × replicas"]
     bars = page.query_selector_all("[data-testid=cost-chart] rect.bar")
     assert len(bars) == 3
     assert float(bars[0].get_attribute("width")) > 0
@@ -267,6 +270,36 @@ def _plan_in_page(page, page_url, text):
     page.click("#send")
     page.wait_for_selector("[data-testid=plan]", timeout=PLAN_TIMEOUT_MS)
     page.wait_for_selector("#send:not([disabled])")
+
+
+def _cells(rows, columns):
+    return [tuple(row[c] for c in columns) for row in rows]
+
+
+def test_plan_tables_then_the_page_says_what_the_markdown_says(page, page_url):
+    text = ("we want to put llama 3.1 8b behind an internal chat tool, maybe 30 people using "
+            "it at once, gcp, ideally under 2k a month")
+    _plan_in_page(page, page_url, text)
+    chats = httpx.get(f"{page_url}/api/v1/chats").json()["items"]
+    # Newest first; the title is the first message, shortened.
+    chat_id = next(c["conversation_id"] for c in chats if text.startswith(c["title"][:40]))
+    answer = httpx.get(f"{page_url}/api/v1/chat/{chat_id}").json()["messages"][-1]["content"]
+
+    def shown(testid):
+        table = page.query_selector(f"[data-testid={testid}]")
+        headers = [th.inner_text() for th in table.query_selector_all("th")]
+        return [dict(zip(headers, [td.inner_text() for td in row.query_selector_all("td")],
+                         strict=True)) for row in table.query_selector_all("tbody tr")]
+
+    gpus, models = shown("gpu-table"), shown("model-table")
+    written = markdown_table(answer, "GPU instances")
+    assert _cells(gpus, ["Instance", "Weights", "KV cache", "TP × replicas"]) == _cells(
+        written, ["instance", "weights", "kv cache", "tp × replicas"])
+    assert any("AWQ-INT4" in row["Weights"] for row in gpus)  # the T4 option's int4 build
+    written = markdown_table(answer, "Models")
+    assert _cells(models, ["Model", "On this plan's GPUs"]) == _cells(
+        written, ["model", "on this plan's gpus"])
+    assert models[0]["On this plan's GPUs"].startswith("planned:")
 
 
 def test_artifacts_then_their_text_contrast_is_at_least_4_5(page, page_url):

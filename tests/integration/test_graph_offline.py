@@ -43,6 +43,28 @@ def _plan(state) -> DeploymentPlan:
     return DeploymentPlan.model_validate(state["plan"])
 
 
+async def test_named_8b_for_a_team_then_rows_say_what_they_deploy_and_models_fit(app_graph):
+    text = ("we want to put llama 3.1 8b behind an internal chat tool, maybe 30 people using "
+            "it at once, gcp, ideally under 2k a month")
+
+    state = await _turn(app_graph, str(uuid.uuid4()), text)
+
+    plan = _plan(state)
+    assert all(g.precision and g.kv_cache_dtype and g.tensor_parallel and g.replicas
+               for g in plan.gpu_recommendations)
+    int4 = [g for g in plan.gpu_recommendations if g.precision == "int4"]
+    assert all(g.build_repo and "AWQ" in g.build_repo for g in int4)
+    models = plan.model_recommendations
+    assert models[0].model_id == "meta-llama/Llama-3.1-8B-Instruct"
+    assert models[0].fit_note.startswith("planned:")
+    # Alternatives of the 8B's size class, each marked by whether one L4 instance serves it.
+    assert all(m.params_b is not None and m.params_b <= 16.06 for m in models)
+    assert all(m.fits_plan_gpus is not None for m in models)
+    answer = state["messages"][-1].content
+    assert "| weights | KV cache | TP × replicas |" in answer
+    assert "on this plan's GPUs" in answer
+
+
 async def test_llama_70b_inference_then_top_gpu_fits_the_sizing(app_graph):
     state = await _turn(app_graph, str(uuid.uuid4()), "Deploy Llama 3.1 70B for inference")
 

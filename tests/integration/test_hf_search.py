@@ -139,6 +139,22 @@ async def test_search_with_vram_budget_then_models_that_do_not_fit_are_left_out(
     assert any("VRAM filter 24 GB" in note for note in result.notes)
 
 
+async def test_search_with_a_size_class_then_only_models_of_that_size(adb, embedder, ingested):
+    query = "Llama-3.1-8B-Instruct chat assistant"
+
+    result = await search_models(adb, embedder, query=query, top_k=10,
+                                 min_params_billion=4, max_params_billion=16)
+
+    assert result.results
+    assert all(4 <= (hit.params_billion or 0) <= 16 for hit in result.results)
+    assert any("size filter: 4 to 16 billion parameters" in note for note in result.notes)
+
+
+async def test_search_with_a_size_bound_of_zero_then_refused(adb, embedder, ingested):
+    with pytest.raises(ValueError, match="positive billions"):
+        await search_models(adb, embedder, query="chat", max_params_billion=0)
+
+
 async def test_search_when_embedder_model_differs_then_mismatch_error_names_both(
     adb, embedder, ingested
 ):

@@ -6,7 +6,7 @@ from langchain_core.tools import tool
 from agents.architect import MAX_CALLS_PER_STEP, model_plan, model_step, reconcile_with_tools
 from agents.offline_extractor import ModelIndex
 from agents.requirements import RequirementsAnswer, run_requirements
-from agents.schemas import DeploymentPlan, SizingSummary, WorkloadSpec
+from agents.schemas import DeploymentPlan, GpuRecommendation, SizingSummary, WorkloadSpec
 from agents.vocabulary import Vocabulary
 from tests.stubs.fake_chat import ScriptedChatModel
 from tests.stubs.script import PlannerScript, Reply, call
@@ -190,3 +190,29 @@ def test_reconcile_then_tool_sizing_and_rejections_win():
     assert plan.serving_engine == "vLLM"
     assert plan.understanding == "m"
     assert any("corrected the sizing from 3 GB" in w for w in plan.warnings)
+
+
+def _option(instance_type, **fields):
+    return GpuRecommendation(
+        provider="gcp", instance_type=instance_type, region="us-east4", gpu_model="L4",
+        gpu_count=1, vram_total_gb=24, price_hourly_usd=0.7, price_monthly_usd=511.0, why="x",
+        **fields,
+    )
+
+
+def test_reconcile_then_each_option_deploys_what_the_search_chose_for_its_instance():
+    searched = _option("g2-standard-4", precision="fp8", kv_cache_dtype="fp8",
+                       tensor_parallel=1, replicas=2)
+    model = DeploymentPlan(understanding="m", gpu_recommendations=[
+        _option("g2-standard-4", precision="bf16", tensor_parallel=4, replicas=9),
+        _option("g2-standard-8", precision="int4", build_repo="someone/made-up-awq"),
+    ])
+    template = DeploymentPlan(understanding="t", gpu_recommendations=[searched])
+
+    plan = reconcile_with_tools(model, template)
+
+    first, second = plan.gpu_recommendations
+    assert (first.precision, first.kv_cache_dtype, first.tensor_parallel, first.replicas) == (
+        "fp8", "fp8", 1, 2)
+    # An instance the search did not configure states nothing it could not check.
+    assert (second.precision, second.build_repo, second.tensor_parallel) == (None, None, None)

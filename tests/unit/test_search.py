@@ -160,3 +160,16 @@ def test_search_when_amd_or_arm_hosted_gpu_then_skipped_unless_named():
     assert any("not an NVIDIA GPU" in note for note in outcome.assumptions)
     assert any("Arm host" in note for note in outcome.assumptions)
     assert named.chosen is not None and named.chosen.gpu_model in ("MI300X", "GH200")
+
+
+def test_search_when_int4_build_on_a_t4_then_named_as_it_runs_there():
+    t4 = _offer("T4", 1, 16, 0.53, name="g4dn.xlarge")
+
+    outcome = search_configurations(LLAMA_8B, Load(concurrency=4), [t4], GPUS)
+
+    # 16 GB of bf16 weights do not fit a T4, which has no fp8: the AWQ build does. The T4 has
+    # no bf16 and AWQ kernels compute in fp16, so the KV cache is fp16, not "bf16".
+    chosen = outcome.chosen
+    assert chosen is not None
+    assert (chosen.precision, chosen.kv_cache_dtype) == ("int4", "fp16")
+    assert chosen.build_repo == "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4"

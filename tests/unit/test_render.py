@@ -1,0 +1,86 @@
+"""The Markdown plan: each instance row says what it deploys; each model says if it fits."""
+
+from agents.render import render_plan
+from agents.schemas import DeploymentPlan, GpuRecommendation, ModelRecommendation
+
+INT4_BUILD = "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4"
+
+
+def _gpu(instance_type, gpu_model, gpu_count, **fields):
+    return GpuRecommendation(
+        provider="gcp", instance_type=instance_type, region="us-east4", gpu_model=gpu_model,
+        gpu_count=gpu_count, vram_total_gb=24.0 * gpu_count, price_hourly_usd=0.7,
+        price_monthly_usd=511.0, why="x", **fields,
+    )
+
+
+def _searched_options():
+    return [
+        _gpu("g2-standard-4", "L4", 1, instances=2, precision="fp8", kv_cache_dtype="fp8",
+             tensor_parallel=1, replicas=2),
+        _gpu("n1-standard-16+2xT4", "T4", 2, precision="int4", build_repo=INT4_BUILD,
+             kv_cache_dtype="fp16", tensor_parallel=2, replicas=1),
+    ]
+
+
+def _table(markdown, heading):
+    lines = markdown.splitlines()
+    start = lines.index(heading)
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    header, _rule, *body = rows
+    return [dict(zip(header, row, strict=True)) for row in body]
+
+
+def test_gpu_table_when_options_searched_then_each_row_names_weights_kv_and_tp_x_replicas():
+    plan = DeploymentPlan(understanding="x", gpu_recommendations=_searched_options())
+
+    rows = _table(render_plan(plan), "### GPU instances (cheapest that fit first)")
+
+    assert [(r["weights"], r["KV cache"], r["TP × replicas"]) for r in rows] == [
+        ("fp8", "fp8", "1 × 2"),
+        (f"int4 ({INT4_BUILD})", "fp16", "2 × 1"),
+    ]
+    assert rows[0]["instances"] == "2" and rows[0]["$/month, all"] == "$1,022.00"
+
+
+def test_gpu_table_when_no_option_has_a_configuration_then_no_configuration_columns():
+    plan = DeploymentPlan(understanding="x", gpu_recommendations=[_gpu("g2-standard-4", "L4", 1)])
+
+    rows = _table(render_plan(plan), "### GPU instances (cheapest that fit first)")
+
+    assert "weights" not in rows[0] and "TP × replicas" not in rows[0]
+    assert rows[0]["instance"] == "g2-standard-4"
+
+
+def _model(model_id, params, **fields):
+    return ModelRecommendation(model_id=model_id, params_b=params, score=0.7, why="x", **fields)
+
+
+def test_models_table_when_fit_marked_then_each_model_says_how_it_runs_or_what_it_needs():
+    plan = DeploymentPlan(understanding="x", model_recommendations=[
+        _model("meta-llama/Llama-3.1-8B-Instruct", 8.03, fits_plan_gpus=True,
+               fit_note="planned: fp8, TP 1 × 2 replica(s)"),
+        _model("meta-llama/Llama-2-70b-chat-hf", 69.0, fits_plan_gpus=False,
+               fit_note="needs bigger GPUs for 15 sequence(s) a replica: 70.3 GiB a GPU"),
+    ])
+
+    rows = _table(render_plan(plan), "### Models")
+
+    assert [r["on this plan's GPUs"] for r in rows] == [
+        "planned: fp8, TP 1 × 2 replica(s)",
+        "needs bigger GPUs for 15 sequence(s) a replica: 70.3 GiB a GPU",
+    ]
+    assert rows[1]["params (B)"] == "69"
+
+
+def test_models_table_when_no_fit_checked_then_no_fit_column():
+    plan = DeploymentPlan(understanding="x", model_recommendations=[
+        _model("openai/whisper-large-v3", 1.55)])
+
+    rows = _table(render_plan(plan), "### Models")
+
+    assert list(rows[0]) == ["model", "licence", "params (B)", "task", "score"]
