@@ -122,8 +122,10 @@ def search_assumptions(
             f"{load['ttft_ms']:,.0f} ms, {load['tpot_ms']:g} ms per output token"
         )
     elif load.get("min_tokens_per_s"):
+        hours = spec.scale.batch_window_hours
+        spread = f"within the {hours:g}-hour window" if hours else "spread over 24 h"
         said.append(f"throughput floor {load['min_tokens_per_s']:,.0f} output tokens/s "
-                    "(the day's tokens spread over 24 h); ranked by $ per 1M tokens")
+                    f"(the day's tokens {spread}); ranked by $ per 1M tokens")
     spot = ", spot or on-demand" if load.get("spot_ok") else ""
     said.append(
         f"searched weight precision (bf16, fp8, int4 builds), KV cache dtype, tensor "

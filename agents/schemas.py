@@ -88,6 +88,13 @@ class Scale(_Strict):
     audio_hours_per_month: float | None = Field(
         default=None, ge=0, description="Hours of audio to transcribe per month."
     )
+    batch_window_hours: float | None = Field(
+        default=None,
+        gt=0,
+        le=24,
+        description="Hours a batch must finish in once started (overnight or by morning: 8); "
+        "unset when the work may spread over the whole day.",
+    )
     input_tokens_per_request: int | None = Field(
         default=None, ge=0, description="Typical prompt (input) tokens per request."
     )

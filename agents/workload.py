@@ -57,6 +57,14 @@ def _tokens_per_day(spec: WorkloadSpec) -> float | None:
     return None
 
 
+def batch_seconds(spec: WorkloadSpec) -> tuple[float, str]:
+    """Return the seconds a day's batch may take, and how to say it: its window, else the day."""
+    hours = spec.scale.batch_window_hours
+    if spec.task_type == "batch" and hours:
+        return hours * 3600, f"within its {hours:g}-hour window"
+    return SECONDS_PER_DAY, "around the clock"
+
+
 def sequences_in_flight(spec: WorkloadSpec) -> tuple[int, str | None]:
     """Return the sequences the deployment holds at once and, if derived, how."""
     scale = spec.scale
@@ -78,11 +86,12 @@ def sequences_in_flight(spec: WorkloadSpec) -> tuple[int, str | None]:
             "images in flight"
         )
     if (tokens := _tokens_per_day(spec)) and spec.domain in ("llm", "multimodal", None):
-        rate = tokens / SECONDS_PER_DAY
+        seconds, when = batch_seconds(spec)
+        rate = tokens / seconds
         per_sequence = 1 / DEFAULT_TPOT_S
         count = max(1, math.ceil(rate / per_sequence))
         return count, (
-            f"{tokens:,.0f} tokens/day = {rate:,.0f} tokens/s around the clock, at "
+            f"{tokens:,.0f} tokens/day = {rate:,.0f} tokens/s {when}, at "
             f"{per_sequence:g} tokens/s per sequence = {count} sequences in flight"
         )
     return 1, None
@@ -141,7 +150,8 @@ def configuration_load(spec: WorkloadSpec) -> dict[str, Any]:
     """Return the load the configuration search must carry, from what the user said.
 
     Chat gets the latency targets (stated, else 2 s to the first token and 50 ms per output
-    token); batch work gets a throughput floor instead: its tokens a day, spread over the day.
+    token); batch work gets a throughput floor instead: its tokens a day, spread over the day
+    or over the window it must finish in.
     """
     scale = spec.scale
     batch = spec.task_type == "batch"
@@ -163,7 +173,7 @@ def configuration_load(spec: WorkloadSpec) -> dict[str, Any]:
         documents = scale.documents_per_day or scale.documents
         tokens = scale.tokens_per_day or (documents * output if documents else None)
         if tokens:
-            load["min_tokens_per_s"] = round(tokens / SECONDS_PER_DAY, 1)
+            load["min_tokens_per_s"] = round(tokens / batch_seconds(spec)[0], 1)
     else:
         load["ttft_ms"] = spec.latency.ttft_ms or DEFAULT_TTFT_S * 1000
         load["tpot_ms"] = spec.latency.tpot_ms or DEFAULT_TPOT_S * 1000

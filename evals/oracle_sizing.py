@@ -68,7 +68,8 @@ def sequences_held(spec: WorkloadSpec) -> int:
 
     People or streams hold one each; a language-model request is held 2 s to its first token
     plus 50 ms per output token (256 when unsaid), any other request 0.1 s; an image 2 s; a
-    volume of tokens a day is decoded at 20 tokens/s per sequence, around the clock.
+    volume of tokens a day is decoded at 20 tokens/s per sequence, around the clock (a batch:
+    within the window it must finish in).
     """
     scale = spec.scale
     direct = scale.concurrent_sequences or scale.concurrent_users or scale.concurrent_streams
@@ -87,7 +88,8 @@ def sequences_held(spec: WorkloadSpec) -> int:
         per_doc = (scale.input_tokens_per_request or 0) + (scale.tokens_per_request or 500)
         tokens = scale.documents_per_day * per_doc
     if tokens and llm:
-        return max(1, math.ceil(tokens / 86_400 / 20))
+        window = scale.batch_window_hours if spec.task_type == "batch" else None
+        return max(1, math.ceil(tokens / (window * 3600 if window else 86_400) / 20))
     return 1
 
 

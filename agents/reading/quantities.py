@@ -75,6 +75,23 @@ _DOCS = re.compile(
     rf"{NUM}\s+(?:[a-z-]+\s+){{0,2}}?(?:{DOC_NOUNS})\b(?:{_PER}(day|night|week|month|hour)\b)?"
 )
 _DAILY = re.compile(r"\b(daily|nightly|every (?:day|night)|each (?:day|night)|per day)\b")
+# A batch's deadline: "within 6 hours", "done in under 4 h", "a 5-hour window", "we have 3
+# hours"; "overnight",
+# "by morning" or "before the workday starts" give the night, taken as 8 hours.
+_WINDOW = (
+    re.compile(
+        rf"\b(?:within|in(?: under| less than)?|under|done in|finish(?:ed|es)? in)\s+{NUMBER}\s*"
+        r"(?:hours?|hrs?|h)\b"
+    ),
+    re.compile(rf"\b{NUMBER}[- ]?(?:hours?|hrs?|h)[- ]window\b"),
+    re.compile(rf"\b(?:have|got|get)\s+(?:only\s+|just\s+)?{NUMBER}\s*(?:hours?|hrs?)\b"),
+)
+_OVERNIGHT = re.compile(
+    r"\bovernight\b|\b(?:by|before) (?:the )?(?:next )?morning\b|"
+    r"\b(?:by|before) (?:[5-9]|0[5-9])(?::00)? ?am\b|"
+    r"\b(?:by|before) (?:the )?(?:start of (?:the )?)?(?:business|work(?:ing)?) ?day(?: starts)?\b"
+)
+OVERNIGHT_HOURS = 8.0
 _TOKENS_RATE = re.compile(
     rf"{NUM}\s+tokens?{_PER}(day|hour|month|week|minute|min)\b"
 )
@@ -243,6 +260,14 @@ def read_load(text: str) -> Found:
             found["scale.documents_per_day"] = (int(round(per_day)), m.start())
         else:
             found["scale.documents"] = (int(value), m.start())
+    windows = [m for pattern in _WINDOW for m in pattern.finditer(text)]
+    if windows:
+        m = max(windows, key=lambda w: w.start())
+        hours = to_number(m[1])
+        if 0 < hours <= 24:
+            found["scale.batch_window_hours"] = (hours, m.start())
+    elif m := _last(_OVERNIGHT, text):
+        found["scale.batch_window_hours"] = (OVERNIGHT_HOURS, m.start())
     if m := _last(_TOKENS_RATE, text):
         found["scale.tokens_per_day"] = (amount(m[1], m[2]) * _DAY_FACTORS[m[3]], m.start())
     if m := _last(_AUDIO, text):

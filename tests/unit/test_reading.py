@@ -178,3 +178,30 @@ def test_llm_reading_names_a_family_with_version_then_grounded_to_the_catalog_id
     grounded = ground_models(spec, vocabulary)
 
     assert grounded.model_needs.named_models == ["Qwen/Qwen2.5-32B-Instruct"]
+
+
+@pytest.mark.parametrize(
+    ("said", "hours"),
+    [
+        ("every night we summarize ~200k support tickets with mistral 7b, need it by morning", 8),
+        ("classify two million product reviews with llama 3.1 8b, has to finish within 6 hours", 6),
+        ("we get a 5-hour window each night to tag 100k docs with qwen 2.5 7b", 5),
+        ("we have 3 hours to translate 50k product descriptions, mistral 7b on aws", 3),
+        ("run all our archived contracts through llama 3.1 70b overnight", 8),
+    ],
+)
+def test_batch_deadline_then_its_window_in_hours(vocabulary, said, hours):
+    spec = _spec(vocabulary, said)
+
+    assert spec.scale.batch_window_hours == hours
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "a chatbot on llama 3.1 8b for 30 users, first token within 2 seconds",
+        "summarize 200k support tickets a day with mistral 7b on aws",
+    ],
+)
+def test_no_deadline_then_no_batch_window(vocabulary, said):
+    assert _spec(vocabulary, said).scale.batch_window_hours is None

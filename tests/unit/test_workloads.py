@@ -3,6 +3,7 @@ import pytest
 from agents.artifacts.workloads import batch_schedule, launcher_for, workload_for
 from agents.engine import choose_engine, stack_queries
 from agents.schemas import ChartRecommendation, DeploymentPlan, WorkloadSpec
+from agents.workload import configuration_load, sequences_in_flight
 
 
 def _plan(*charts: str) -> DeploymentPlan:
@@ -52,3 +53,20 @@ def test_llm_batch_then_no_router_chart_and_no_service_monitoring():
     assert choose_engine(batch).engine == "vLLM"
     assert batch_charts == ["gpu-operator"]
     assert {"vllm-stack", "kube-prometheus-stack"} <= set(chat_charts)
+
+
+def test_batch_with_a_window_then_the_throughput_floor_is_the_day_in_that_window():
+    day = {"documents_per_day": 200_000, "tokens_per_request": 256}
+    spread = WorkloadSpec(task_type="batch", domain="llm", scale=day)
+    by_morning = WorkloadSpec(
+        task_type="batch", domain="llm", scale={**day, "batch_window_hours": 8}
+    )
+
+    floor = configuration_load(spread)["min_tokens_per_s"]
+    tight = configuration_load(by_morning)["min_tokens_per_s"]
+
+    # 200,000 × 256 output tokens: over 24 h, or over the 8 h it must finish in (3× the rate).
+    assert floor == pytest.approx(200_000 * 256 / 86_400, abs=0.1)
+    assert tight == pytest.approx(200_000 * 256 / (8 * 3600), abs=0.1)
+    # 51.2M tokens at 20 tokens/s a sequence: 29.6 → 30 in flight over the day, 88.9 → 89 in 8 h.
+    assert (sequences_in_flight(spread)[0], sequences_in_flight(by_morning)[0]) == (30, 89)
