@@ -504,6 +504,11 @@ def reconcile_with_tools(plan: DeploymentPlan, template: DeploymentPlan) -> Depl
         # The model kept the searched configuration: its files deploy exactly that.
         plan.configuration = config
         first.instances = config.instances
+    job = template.cost_estimate.job if template.cost_estimate else None
+    if job is not None and job.kind == "training":
+        # A training run is priced from its work, which only the tools know: the validator
+        # prices each instance the model chose from it.
+        plan.cost_estimate = template.cost_estimate
     if plan.serving_engine is None:
         plan.serving_engine = template.serving_engine
         plan.serving_engine_why = template.serving_engine_why
