@@ -250,7 +250,7 @@ def duration(hours: float) -> str:
 
 
 def _money(usd: float) -> str:
-    return f"${usd:,.2f}" if usd < 100 else f"${usd:,.0f}"
+    return f"${usd:,.2f}"  # as the table shows it
 
 
 def job_tradeoffs(
@@ -270,8 +270,9 @@ def job_tradeoffs(
         return []
 
     def shown(row: dict[str, Any]) -> tuple[str, str]:
-        hours = run_hours(work, float(row["gpu_count"]), row["dense_tflops"])
-        return duration(hours), _money(_row_cost(row, work, spot))
+        # Rounded as the table rounds them (``option_run``), so a line quotes the table.
+        hours = round(run_hours(work, float(row["gpu_count"]), row["dense_tflops"]), 2)
+        return duration(hours), _money(round(_row_cost(row, work, spot), 2))
 
     first = rows[0]
     first_time, first_cost = shown(first)
