@@ -124,6 +124,9 @@ def test_fine_tune_request_then_the_table_and_the_cost_show_the_run_not_a_month(
     page.click("#send")
     gpu_table = page.wait_for_selector("[data-testid=gpu-table]", timeout=PLAN_TIMEOUT_MS)
 
+    ARTIFACTS.mkdir(exist_ok=True)
+    gpu_table.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "chat_training_plan.png"))
     headers = [th.inner_text() for th in gpu_table.query_selector_all("th")]
     assert headers[-2:] == ["Run time", "Run cost"] and "$/month, all" not in headers
     first = [td.inner_text() for td in gpu_table.query_selector_all("tbody tr")[0]
