@@ -207,7 +207,7 @@ async def validate_plan(
     work = job.dense_tflop_hours if job is not None and job.kind == "training" else None
     plan.gpu_recommendations = await _check_gpus(conn, plan, warnings, rows, by_run, work)
     if by_run and job is not None and work is not None:
-        plan.gpu_recommendations, job = _price_runs(plan.gpu_recommendations, rows, job,
+        plan.gpu_recommendations, job = price_training_runs(plan.gpu_recommendations, rows, job,
                                                     warnings)
     known_models = await _existing(
         conn,
@@ -267,7 +267,7 @@ async def validate_plan(
     return plan
 
 
-def _price_runs(
+def price_training_runs(
     recs: list[GpuRecommendation],
     rows: dict[str, dict[str, Any]],
     job: JobCost,

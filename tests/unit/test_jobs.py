@@ -12,7 +12,8 @@ from agents.job_costs import (
     training_cost,
     training_tokens,
 )
-from agents.schemas import WorkloadSpec
+from agents.schemas import GpuRecommendation, JobCost, WorkloadSpec
+from agents.validator import price_training_runs
 from tools.jobs import (
     RUN_FIXED_HOURS,
     batch_inference_job,
@@ -216,3 +217,25 @@ def test_dataset_in_gigabytes_then_tokens_at_four_bytes_each():
     spec = WorkloadSpec(task_type="training", training={"dataset_gb": 50, "epochs": 2})
 
     assert training_tokens(spec) == pytest.approx(2.5e10)
+
+
+def test_validator_prices_each_option_and_drops_one_24_times_the_cheapest_run():
+    recs = [
+        GpuRecommendation(provider="aws", instance_type=row["instance_type"], region="us-east-1",
+                          gpu_model=row["gpu_model"], gpu_count=row["gpu_count"],
+                          vram_total_gb=24.0, price_hourly_usd=row["price_hourly_usd"],
+                          price_monthly_usd=round(row["price_hourly_usd"] * 730, 2), why="x")
+        for row in (L4_BOX, L40S_BOX, B200_NODE)
+    ]
+    rates = {row["instance_type"]: {"dense_tflops": row["dense_tflops"]}
+             for row in (L4_BOX, L40S_BOX, B200_NODE)}
+    job = JobCost(kind="training", gpu_hours=1.0, wall_clock_hours=1.5, total_usd=9.99,
+                  fixed_hours=0.5, dense_tflop_hours=304.55, formula="4·N·D")
+    warnings: list[str] = []
+
+    offered, repriced = price_training_runs(recs, rates, job, warnings)
+
+    assert [r.instance_type for r in offered] == ["g6.xlarge", "g6e.xlarge"]
+    assert (offered[0].run_hours, offered[0].run_usd) == (3.02, 2.43)
+    assert repriced.total_usd == 2.43 and repriced.wall_clock_hours == 3.02
+    assert any("removed p6-b200.48xlarge" in w for w in warnings)
