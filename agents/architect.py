@@ -371,7 +371,10 @@ def collect_results(
              "the cheapest on no more GPUs, or when they finish in "
              f"{FAST_RUN_TIME_RATIO:.0%} of its time or less for at most "
              f"{FAST_RUN_COST_RATIO:g}× its cost"]
-            if ranks_by_job(spec) else []
+            if ranks_by_job(spec) else
+            ["no dataset size was given, so the cost is a month of the node running 24/7: say "
+             "the examples, tokens or GB of text (and the epochs) to have the run priced once"]
+            if spec.task_type in ("training", "fine_tuning") else []
         ),
         "workload": workload_args(spec),
         "local": artifact("local", "local_cluster"),
