@@ -28,12 +28,18 @@ from langchain_core.messages import (
 from langchain_core.tools import BaseTool
 
 from agents.engine import EngineChoice, choose_engine, stack_queries
-from agents.job_costs import ranks_by_job, training_tokens
+from agents.job_costs import dataset_assumptions, ranks_by_job, run_work, training_tokens
 from agents.llm import invoke_structured
 from agents.plan_builder import overhead_budget
 from agents.prompts import ARCHITECT_SYNTHESIS, ARCHITECT_SYSTEM, ARCHITECT_TASK
 from agents.schemas import DeploymentPlan, GpuRecommendation, WorkloadSpec
 from agents.workload import configuration_load, workload_args, workload_assumptions
+from tools.jobs import (
+    CLOSE_RUN_COST_RATIO,
+    FAST_RUN_COST_RATIO,
+    FAST_RUN_TIME_RATIO,
+    RUN_FIXED_HOURS,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +74,7 @@ CPU_ONLY_MIN_RAM_GB = 16
 # this much GPU memory in all: 4× 80 GB or 8× 40 GB), so that it takes days, not months.
 LONG_RUN_GPU_HOURS = 24
 TRAINING_NODE_VRAM_GB = 320
+TRAINING_NODE_GPUS = 4
 A100_BF16_TFLOPS = 312
 # Share of GPU memory a serving engine may use (vLLM's default), as in compute and validation.
 GPU_MEMORY_UTILIZATION = 0.9
@@ -138,13 +145,16 @@ def compute_args(
         args["regions"] = spec.regions
     if spec.min_vram_gb:
         args["min_vram_per_gpu_gb"] = spec.min_vram_gb
-    if with_budget and spec.budget_monthly_usd:
+    if with_budget and spec.budget_monthly_usd and not ranks_by_job(spec):
+        # A run is paid once: its cost, not a month of the node, meets the budget.
         args["max_price_monthly"] = max(spec.budget_monthly_usd - overhead_budget(sizing), 0.0)
     if model_id:
         args.update(model_id=model_id, **workload_args(spec))
         if ranks_by_job(spec):
             # A faster GPU can cost more an hour and less a run: rank by the run.
             args["rank"] = "run_cost"
+            if (work := run_work(spec, sizing)) is not None:
+                args["run_work_tflop_hours"] = round(work, 3)
         if long_training_run(spec, sizing):
             # Days, not months: a run this long goes on one node of several GPUs.
             args["min_vram_gb"] = max(args.get("min_vram_gb") or 0, TRAINING_NODE_VRAM_GB)
@@ -194,10 +204,16 @@ def configuration_args(
 
 
 def long_training_run(spec: WorkloadSpec, sizing: dict[str, Any] | None) -> bool:
-    """Say whether a training run would take more than a day on one A100 (6·N·D at 40 %)."""
+    """Say whether a training run would take more than a day on one A100 (6·N·D at 40 %).
+
+    A GPU limit below the node's four GPUs ("one GPU if possible") wins: the run goes on the
+    GPUs allowed, and takes longer.
+    """
     tokens = training_tokens(spec)
     params = (sizing or {}).get("params_billion")
     if not tokens or not params or spec.task_type not in ("training", "fine_tuning"):
+        return False
+    if spec.hardware.max_gpus and spec.hardware.max_gpus < TRAINING_NODE_GPUS:
         return False
     gpu_hours = 6 * params * 1e9 * tokens / (A100_BF16_TFLOPS * 1e12 * 0.4) / 3600
     return gpu_hours > LONG_RUN_GPU_HOURS
@@ -355,10 +371,20 @@ def collect_results(
              "so that it ends in days"]
             if long_training_run(spec, artifact("sizing", "vram_sizing")) else []
         ) + (
-            ["instances ranked by what the whole run costs (GPU-hours from the FLOPs at one MFU "
-             "× $/GPU-hour), not by the hourly price: a faster GPU can be dearer an hour and "
-             "cheaper a run"]
-            if ranks_by_job(spec) else []
+            [*dataset_assumptions(spec),
+             "instances ranked by what the whole run costs (hours from the FLOPs at the "
+             f"method's MFU, plus {RUN_FIXED_HOURS:g} h of start-up, image pull, model download "
+             "and checkpoint writes billed on every run, × $/hour), not by the hourly price: a "
+             "faster GPU can be dearer an hour and cheaper a run, and eight GPUs pay off only "
+             "for a run long enough to cover their start-up",
+             f"other options are offered when their run costs at most {CLOSE_RUN_COST_RATIO:g}× "
+             "the cheapest on no more GPUs, or when they finish in "
+             f"{FAST_RUN_TIME_RATIO:.0%} of its time or less for at most "
+             f"{FAST_RUN_COST_RATIO:g}× its cost"]
+            if ranks_by_job(spec) else
+            ["no dataset size was given, so the cost is a month of the node running 24/7: say "
+             "the examples, tokens or GB of text (and the epochs) to have the run priced once"]
+            if spec.task_type in ("training", "fine_tuning") else []
         ),
         "workload": workload_args(spec),
         "local": artifact("local", "local_cluster"),
@@ -492,6 +518,11 @@ def reconcile_with_tools(plan: DeploymentPlan, template: DeploymentPlan) -> Depl
         # The model kept the searched configuration: its files deploy exactly that.
         plan.configuration = config
         first.instances = config.instances
+    job = template.cost_estimate.job if template.cost_estimate else None
+    if job is not None and job.kind == "training":
+        # A training run is priced from its work, which only the tools know: the validator
+        # prices each instance the model chose from it.
+        plan.cost_estimate = template.cost_estimate
     if plan.serving_engine is None:
         plan.serving_engine = template.serving_engine
         plan.serving_engine_why = template.serving_engine_why

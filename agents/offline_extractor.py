@@ -65,6 +65,14 @@ _CPU_ONLY = re.compile(
     r"on (?:a |plain )?(?:plain )?cpu vm)"
 )
 _GPU_WORDS = re.compile(r"\b(gpus?|cuda|vram)\b")
+TRAINING_TASKS = ("training", "fine_tuning")
+# "train from scratch", "pretrain": training of a model's own. A bare "train" ("12k chats to
+# train on") in a fine-tuning chat is the same fine-tune, not a switch to pre-training.
+_STRONG_TRAINING = re.compile(r"pre-?train|from scratch")
+# What a training message's dataset is: a load or memory figure read at the same place is the
+# same words read twice ("20k support chats" is 20,000 examples, not 20,000 users; "50GB of
+# legal documents" is the text, not the GPU memory asked for).
+DATASET_FIELDS = ("training.dataset_examples", "training.dataset_tokens", "training.dataset_gb")
 _LICENCE = re.compile(
     r"\b(apache|mit)\b.*licen|licen[cs]ed? (?:under )?(?:apache|mit)|commercial(ly)?[- ]"
     r"(usable|friendly|use)|permissive"
@@ -80,6 +88,30 @@ class Reading:
     """Where each numeric field was stated in the message, to find the one stated last."""
     correction_number: float | None = None
     """A number the message corrects without naming its field ("actually make it 25")."""
+    weak_training: bool = False
+    """The task was read as training from a bare "train" ("12k chats to train on")."""
+    if_training: dict[str, tuple[Any, int]] = field(default_factory=dict)
+    """The dataset this message states if the chat is about training (its own words do not
+    say so: "we have roughly 12k past conversations"), with positions."""
+
+    def as_training(self) -> Reading:
+        """Return the reading of this message in a training chat: its counts are the dataset."""
+        if not self.if_training:
+            return self
+        values, positions = dict(self.values), dict(self.positions)
+        for key, (value, position) in self.if_training.items():
+            values[key], positions[key] = value, position
+        dataset_wins(values, positions)
+        return Reading(values, positions, self.correction_number, self.weak_training)
+
+
+def dataset_wins(values: dict[str, Any], positions: dict[str, int]) -> None:
+    """Drop the load and memory figures read from the words that state the dataset."""
+    at = {positions[key] for key in DATASET_FIELDS if key in positions}
+    for key in [k for k in values if k.startswith("scale.") or k == "min_vram_gb"]:
+        if positions.get(key) in at:
+            values.pop(key)
+            positions.pop(key)
 
 
 def _first_family(text: str, families: Sequence[tuple[str, tuple[str, ...]]]) -> str | None:
@@ -151,8 +183,14 @@ def read_message(text: str, vocabulary: Vocabulary) -> Reading:
     take(read_tokens(counted))
     take(read_latency(counted))
     take(read_budget(counted))
-    take(read_training_data(counted, training=task in ("training", "fine_tuning")))
+    training = task in TRAINING_TASKS
+    take(read_training_data(counted, training=training))
     take(read_sizes(lowered, named_model=bool(named)))
+    dataset = {} if training else {
+        key: found
+        for key, found in read_training_data(counted, training=True).items()
+        if key not in values
+    }
     if (values.get("gpu_needed") is not False) and (hardware := read_hardware(digits, vocabulary)):
         take(hardware)
         if "hardware.gpu_models" in values or "own_hardware.gpu_model" in values:
@@ -174,8 +212,13 @@ def read_message(text: str, vocabulary: Vocabulary) -> Reading:
         values["constraints"] = "single-box start"
     if _LICENCE.search(lowered):
         values["model_needs.license_allow_list"] = ["apache-2.0", "mit"]
+    if training:
+        dataset_wins(values, positions)
     reading = Reading(
-        values, {k: v for k, v in positions.items() if k.startswith(NUMERIC_PREFIXES)}
+        values,
+        {k: v for k, v in positions.items() if k.startswith(NUMERIC_PREFIXES)},
+        weak_training=task == "training" and not _STRONG_TRAINING.search(lowered),
+        if_training=dataset,
     )
     # Numbers inside a model's name ("Llama 3.1 8B") are not corrections.
     if _CORRECTION.search(lowered) and not reading.positions and not named:
@@ -187,7 +230,19 @@ def read_message(text: str, vocabulary: Vocabulary) -> Reading:
 
 
 def merge_readings(readings: Iterable[Reading]) -> dict[str, Any]:
-    """Fold readings in order; a later statement of a field replaces an earlier one."""
+    """Fold readings in order; a later statement of a field replaces an earlier one.
+
+    In a chat about training, every message's counts are read as the dataset, also in a
+    message that does not say training itself ("we have roughly 12k past conversations").
+    """
+    readings = list(readings)
+    merged = _fold(readings)
+    if merged.get("task_type") in TRAINING_TASKS and any(r.if_training for r in readings):
+        merged = _fold([reading.as_training() for reading in readings])
+    return merged
+
+
+def _fold(readings: Sequence[Reading]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     last_numeric: str | None = None
     for reading in readings:
@@ -207,6 +262,8 @@ def merge_readings(readings: Iterable[Reading]) -> dict[str, Any]:
             merged.pop("places", None)
         if WEAK_TASK in values and "task_type" in merged:
             values.pop(WEAK_TASK)
+        if reading.weak_training and merged.get("task_type") == "fine_tuning":
+            values.pop("task_type", None)
         merged.update(values)
         if reading.positions:
             last_numeric = max(reading.positions, key=lambda k: reading.positions[k])

@@ -9,9 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from agents.artifacts.build import build_artifacts
-from agents.artifacts.configure import MIN_STORAGE_GB as MIN_STORAGE_GB
 from agents.artifacts.configure import InstanceFacts, configure
-from agents.artifacts.configure import storage_gb as weights_storage_gb
 from agents.artifacts.target import DeploymentTarget
 from agents.configured import (
     budget_warnings,
@@ -26,17 +24,27 @@ from agents.configured import (
 )
 from agents.configured import tradeoffs as configured_tradeoffs
 from agents.constraints import OWN_PROVIDER, constraint_warnings, plan_on_own_hardware
+from agents.costs import HOURS_PER_MONTH as HOURS_PER_MONTH
+from agents.costs import MIN_STORAGE_GB as MIN_STORAGE_GB
+from agents.costs import NETWORK_EGRESS_GB as NETWORK_EGRESS_GB
+from agents.costs import NETWORK_USD_PER_GB as NETWORK_USD_PER_GB
+from agents.costs import STORAGE_USD_PER_GB_MONTH as STORAGE_USD_PER_GB_MONTH
+from agents.costs import cost_estimate as cost_estimate
+from agents.costs import overhead_budget as overhead_budget
 from agents.engine import EngineChoice
 from agents.job_costs import (
     batch_job,
+    dataset_words,
     job_tradeoffs,
+    method_words,
+    offered_for_job,
+    option_run,
     rank_by_job_cost,
     ranks_by_job,
     training_cost,
 )
 from agents.schemas import (
     ChartRecommendation,
-    CostEstimate,
     DeploymentPlan,
     GpuRecommendation,
     JobCost,
@@ -45,8 +53,6 @@ from agents.schemas import (
     WorkloadSpec,
 )
 from tools.search import Configuration
-
-HOURS_PER_MONTH = 730
 
 
 def own_rows_used(rows: list[dict[str, Any]]) -> bool:
@@ -60,65 +66,15 @@ SKIPPED_SEARCHES = {
     "vram_sizing": "VRAM sizing",
     "local_cluster": "the local cluster check",
 }
-# Block storage for weights, checkpoints and caches: gp3/pd-balanced list prices are close to this.
-STORAGE_USD_PER_GB_MONTH = 0.08
-# Egress for API traffic: a stated guess, since the chat rarely says.
-NETWORK_EGRESS_GB = 500
-NETWORK_USD_PER_GB = 0.09
 
 
-def storage_gb(sizing: dict[str, Any] | None) -> float:
-    """Return disk to provision: three copies of the weights (download, cache, spare), ≥ 100."""
-    return weights_storage_gb(float(sizing["weights_gb"]) if sizing else None)
-
-
-def cost_estimate(
-    compute_monthly: float,
-    sizing: dict[str, Any] | None,
-    budget: float | None,
-    *,
-    instances: int = 1,
-    job: JobCost | None = None,
-) -> CostEstimate:
-    """Break the monthly cost into compute, storage and network, and check the budget."""
-    running = (
-        f"compute: {instances} instances running 24/7 (hourly × {HOURS_PER_MONTH} × "
-        f"{instances})"
-        if instances > 1
-        else f"compute: the first instance running 24/7 (hourly × {HOURS_PER_MONTH})"
-    )
-    if job is not None:
-        running = (
-            f"compute: billed while the job runs, {job.wall_clock_hours:,.2f} h × "
-            f"{job.runs_per_month or 1:g} run(s) a month"
-        )
-    disk = storage_gb(sizing)
-    storage = round(disk * STORAGE_USD_PER_GB_MONTH, 2)
-    network = round(NETWORK_EGRESS_GB * NETWORK_USD_PER_GB, 2)
-    total = round(compute_monthly + storage + network, 2)
-    return CostEstimate(
-        compute_monthly_usd=round(compute_monthly, 2),
-        storage_monthly_usd=storage,
-        network_monthly_usd=network,
-        total_monthly_usd=total,
-        within_budget=None if budget is None else total <= budget,
-        job=job,
-        assumptions=[
-            running,
-            f"storage: {disk:g} GB of block storage at ${STORAGE_USD_PER_GB_MONTH}/GB-month",
-            f"network: {NETWORK_EGRESS_GB} GB egress at ${NETWORK_USD_PER_GB}/GB",
-        ],
-    )
-
-
-def overhead_budget(sizing: dict[str, Any] | None) -> float:
-    """Return the storage and network part of the cost, to leave out of a compute budget."""
-    return cost_estimate(0.0, sizing, None).total_monthly_usd
-
-
-def _gpu_row(row: dict[str, Any], rank: int, spot: bool) -> GpuRecommendation:
+def _gpu_row(
+    row: dict[str, Any], rank: int, spot: bool, job: JobCost | None = None
+) -> GpuRecommendation:
     hourly = row["spot_price_hourly_usd"] if spot else row["price_hourly_usd"]
-    why = [f"#{rank} by price among instances that fit"]
+    run = option_run(hourly, float(row["gpu_count"] or 0), row.get("dense_tflops"), job)
+    why = [f"#{rank} by " + ("the cost of the run" if run else "price") + " among instances "
+           "that fit"]
     if row["provider"] == OWN_PROVIDER:
         why = ["runs on the hardware you already have (compute cost $0)"]
     if row.get("tensor_parallel"):
@@ -135,6 +91,8 @@ def _gpu_row(row: dict[str, Any], rank: int, spot: bool) -> GpuRecommendation:
         price_monthly_usd=round(hourly * HOURS_PER_MONTH, 2),
         est_tokens_per_s=row.get("est_tokens_per_s"),
         usd_per_1m_tokens=row.get("usd_per_1m_tokens"),
+        run_hours=run[0] if run else None,
+        run_usd=run[1] if run else None,
         why="; ".join(why),
     )
 
@@ -186,17 +144,24 @@ DOMAIN_WORDS = {
 
 def _understanding(spec: WorkloadSpec) -> str:
     task = (spec.task_type or "workload").replace("_", "-")
+    training = spec.task_type in ("training", "fine_tuning")
+    if training:
+        task = "a " + method_words(spec)
     parts = [f"{task} of {DOMAIN_WORDS.get(spec.domain or '', 'an ML model')}"]
     if spec.model_needs.named_models:
         parts.append("(" + ", ".join(spec.model_needs.named_models) + ")")
     elif spec.model_needs.size_billion_params:
         parts.append(f"of about {spec.model_needs.size_billion_params:g}B parameters")
-    parts += _load_words(spec)
+    # A job reads a dataset; it carries no users (a count of chats there is the data).
+    parts += [words] if training and (words := dataset_words(spec)) else []
+    parts += [] if training else _load_words(spec)
     if spec.latency.ttft_ms:
         parts.append(f"with the first token within {spec.latency.ttft_ms:,.0f} ms")
     if spec.latency.tpot_ms:
         parts.append(f"at {spec.latency.tpot_ms:g} ms per output token")
-    if spec.budget_monthly_usd:
+    if spec.budget_monthly_usd and ranks_by_job(spec):
+        parts.append(f"within a ${spec.budget_monthly_usd:,.0f} budget for the run")
+    elif spec.budget_monthly_usd:
         parts.append(f"under ${spec.budget_monthly_usd:,.0f}/month")
     if spec.providers:
         parts.append("on " + " or ".join(p.upper() for p in spec.providers))
@@ -351,9 +316,13 @@ def build_plan(
         warnings += own_warnings
         if own_rows is not None:
             rows, compute, fallback = own_rows, {**compute, "results": own_rows}, None
+    left_out: list[dict[str, Any]] = []
+    job = None
     if not own_rows_used(rows):
         rows = rank_by_job_cost(rows, spec, sizing, spot)
-    gpus = [_gpu_row(row, i + 1, spot) for i, row in enumerate(rows[:3])]
+        rows, left_out = offered_for_job(rows, spec, sizing, spot)
+        job = training_cost(spec, sizing, rows[0], spot) if rows else None
+    gpus = [_gpu_row(row, i + 1, spot, job) for i, row in enumerate(rows[:3])]
     found = searched(results) if not own_rows_used(rows) else None
     if found is not None:
         # The configuration search chose what runs: its instances, memory and price lead.
@@ -396,8 +365,8 @@ def build_plan(
     tradeoffs = [f"{engine.engine}: {engine.why}"]
     if found is not None:
         tradeoffs += configured_tradeoffs(found)
-    elif ranks_by_job(spec) and (compared := job_tradeoffs(rows[:3], spec, sizing, spot)):
-        tradeoffs += compared
+    elif job is not None:
+        tradeoffs += job_tradeoffs(rows[:3], left_out, spec, sizing, spot)
     elif len(gpus) > 1:
         delta = gpus[1].price_monthly_usd - gpus[0].price_monthly_usd
         tradeoffs.append(
@@ -407,9 +376,8 @@ def build_plan(
     if spot:
         tradeoffs.append("spot prices can be reclaimed at short notice; keep a fallback pool")
     workload = results.get("workload") or {}
-    job = batch_job(found, spec) if found is not None else None
-    if job is None and rows and rows[0].get("provider") != OWN_PROVIDER:
-        job = training_cost(spec, sizing, rows[0], spot)
+    if found is not None:
+        job = batch_job(found, spec)
     compute_monthly = gpus[0].price_monthly_usd * gpus[0].instances if gpus else 0.0
     if job is not None:
         compute_monthly = job.total_usd * (job.runs_per_month or 1)

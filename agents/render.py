@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from agents.job_costs import duration
 from agents.schemas import DeploymentPlan, GpuRecommendation
 
 
@@ -40,6 +41,24 @@ def _configured(gpus: Sequence[GpuRecommendation]) -> bool:
     return any(g.precision for g in gpus)
 
 
+def _run_note(plan: DeploymentPlan) -> str:
+    job = plan.cost_estimate.job if plan.cost_estimate else None
+    fixed = job.fixed_hours if job is not None else 0.0
+    return (
+        "Run time: the training spread over the instance's GPUs, plus "
+        f"{fixed:g} h of start-up, image pull, model download and checkpoint writes; "
+        "run cost = $/hour × run time, paid once."
+    )
+
+
+def _sentence(words: str) -> str:
+    return words[:1].upper() + words[1:]
+
+
+def _budget_words(within: bool | None) -> str:
+    return {True: ", within the budget", False: ", over the budget", None: ""}[within]
+
+
 def render_plan(plan: DeploymentPlan) -> str:
     """Render the plan as Markdown."""
     out = ["## Deployment plan", "", plan.understanding, ""]
@@ -57,10 +76,24 @@ def render_plan(plan: DeploymentPlan) -> str:
             "vendors and clouds state it.",
             "",
         ]
-    # A training run is ranked by what the whole run costs, not by the hour.
-    job_ranked = bool(plan.cost_estimate and plan.cost_estimate.job and plan.deployment
-                      and plan.deployment.workload == "train")
-    if plan.gpu_recommendations:
+    # A training run is ranked by what the whole run costs, not by the hour: its options show
+    # the run (hours and cost), not a month of renting them.
+    runs = bool(plan.gpu_recommendations) and all(
+        g.run_usd is not None and g.run_hours is not None for g in plan.gpu_recommendations
+    )
+    if runs:
+        out += ["### GPU instances (cheapest run first)", "",
+                "| # | provider | instance | region | GPUs | VRAM | $/hour | run time | run cost |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        for i, g in enumerate(plan.gpu_recommendations, 1):
+            out.append(
+                f"| {i} | {g.provider} | {g.instance_type} | {g.region} | "
+                f"{g.gpu_count:g}× {g.gpu_model} | {g.vram_total_gb:g} GiB | "
+                f"{_money(g.price_hourly_usd)} | {duration(g.run_hours or 0.0)} | "
+                f"{_money(g.run_usd)} |"
+            )
+        out += ["", _run_note(plan), ""]
+    elif plan.gpu_recommendations:
         configured = _configured(plan.gpu_recommendations)
         # A row is one option: its instance count, then one instance's hardware, what the
         # option deploys on it, and one instance's price; the option's whole month is the
@@ -70,8 +103,7 @@ def render_plan(plan: DeploymentPlan) -> str:
         columns += ["weights", "KV cache", "TP × replicas"] if configured else []
         columns += ["$/hour each", "$/month, all", "tok/s"]
         out += [
-            "### GPU instances (cheapest run first)" if job_ranked
-            else "### GPU instances (cheapest that fit first)",
+            "### GPU instances (cheapest that fit first)",
             "",
             "| " + " | ".join(columns) + " |",
             "|" + "---|" * len(columns),
@@ -101,9 +133,25 @@ def render_plan(plan: DeploymentPlan) -> str:
             cells += [m.fit_note or "-"] if fit else []
             out.append("| " + " | ".join([*cells, f"{m.score:.2f}"]) + " |")
         out.append("")
-    if plan.serving_engine:
+    if plan.serving_engine == "training stack":
+        out += ["### Training stack", "", plan.serving_engine_why or "", ""]
+    elif plan.serving_engine:
         out += [f"### Serving engine: {plan.serving_engine}", "", plan.serving_engine_why or "", ""]
-    if plan.deployment:
+    if plan.deployment and plan.deployment.workload == "train":
+        d = plan.deployment
+        hardware = "CPU only" if d.cpu_only else f"{d.gpu_count}× {d.gpu_model}"
+        spread = ", data-parallel across them" if d.gpu_count > 1 else ""
+        out += [
+            "### Deployment files",
+            "",
+            f"{_sentence(d.job or 'training run')} of {d.model_id or 'your model'} on "
+            f"{hardware} ({d.instance_type}){spread}, run once as a {d.launcher} "
+            f"({d.engine}: {d.image}, {d.arch}); the job ends when training does.",
+            "Take them away: `stack8s export THREAD --format helm|kustomize|compose|skypilot "
+            "--out DIR`, or the download on the chat page.",
+            "",
+        ]
+    elif plan.deployment:
         d = plan.deployment
         hardware = "CPU only" if d.cpu_only else f"{d.gpu_count}× {d.gpu_model}"
         flags = [f"tensor parallel {d.tensor_parallel}"]
@@ -114,16 +162,17 @@ def render_plan(plan: DeploymentPlan) -> str:
         if d.kv_cache_dtype != "auto":
             flags.append(f"KV cache {d.kv_cache_dtype}")
         model = d.model_repo or "the workload"
-        runs = {
-            "batch": f"running batch requests through {model}",
-            "train": f"training {model}",
-        }.get(d.workload, f"serving {model}")
+        what = (
+            f"running batch requests through {model}"
+            if d.workload == "batch"
+            else f"serving {model}"
+        )
         units = "worker(s)" if d.workload == "batch" else "replica(s)"
         when = f", started daily at cron '{d.schedule}' (UTC)" if d.schedule else ""
         out += [
             "### Deployment files",
             "",
-            f"{d.engine} ({d.image}, {d.arch}) {runs} on {d.instance_type}, {hardware}, "
+            f"{d.engine} ({d.image}, {d.arch}) {what} on {d.instance_type}, {hardware}, "
             f"{d.replicas} {units}{when}; " + ", ".join(flags) + ".",
             "Take them away: `stack8s export THREAD --format helm|kustomize|compose|skypilot "
             "--out DIR`, or the download on the chat page.",
@@ -136,7 +185,20 @@ def render_plan(plan: DeploymentPlan) -> str:
     if plan.deployment_steps:
         out += ["### Steps", ""] + [f"{i}. {s}" for i, s in enumerate(plan.deployment_steps, 1)]
         out.append("")
-    if plan.cost_estimate:
+    if plan.cost_estimate and plan.cost_estimate.period == "run":
+        c = plan.cost_estimate
+        out += [
+            "### Job cost (one-off, per run)",
+            "",
+            "| compute (the run) | storage | network | total |",
+            "|---|---|---|---|",
+            f"| {_money(c.compute_monthly_usd)} | {_money(c.storage_monthly_usd)} | "
+            f"{_money(c.network_monthly_usd)} | **{_money(c.total_monthly_usd)}** |",
+            "",
+            "Paid once for the run, not every month" + _budget_words(c.within_budget) + ".",
+            "",
+        ]
+    elif plan.cost_estimate:
         c = plan.cost_estimate
         out += [
             "### Monthly cost",

@@ -161,6 +161,9 @@ class TrainingData(_Strict):
     dataset_examples: int | None = Field(
         default=None, ge=0, description="Examples (rows, conversations, images) in the data."
     )
+    dataset_gb: float | None = Field(
+        default=None, ge=0, description="Size of the raw training text in GB, when given so."
+    )
     epochs: float | None = Field(default=None, ge=0, description="Passes over the data.")
 
 
@@ -280,6 +283,12 @@ class GpuRecommendation(_Strict):
     replicas: SkipJsonSchema[int | None] = Field(
         default=None, ge=1, description="Engine replicas of this option, over all its instances."
     )
+    run_hours: float | None = Field(
+        default=None, ge=0, description="A job's hours on the clock here, start-up included."
+    )
+    run_usd: float | None = Field(
+        default=None, ge=0, description="What one run of the job costs here (hourly × run_hours)."
+    )
     why: str = Field(description="Why this instance, in one or two sentences.")
 
 
@@ -325,15 +334,33 @@ class Artifact(_Strict):
 class JobCost(_Strict):
     """What one run of a finite job takes: GPU-hours, hours on the clock, dollars."""
 
+    kind: Literal["training", "batch"] = Field(
+        default="batch", description="training: one run, priced once; batch: runs a month."
+    )
     gpu_hours: float = Field(ge=0)
-    wall_clock_hours: float = Field(ge=0)
+    wall_clock_hours: float = Field(ge=0, description="Hours billed, the fixed hours included.")
     total_usd: float = Field(ge=0)
     runs_per_month: float | None = Field(default=None, ge=0, description="For recurring runs.")
+    fixed_hours: float = Field(
+        default=0.0, ge=0, description="Billed per run besides the work: start-up, downloads."
+    )
+    dense_tflop_hours: float | None = Field(
+        default=None,
+        ge=0,
+        description="A training run's work, FLOPs / MFU / 3.6e15: its hours on one GPU of 1 "
+        "dense TFLOPS, so any GPU's hours are this over its rate.",
+    )
     formula: str = Field(description="How the hours were computed.")
 
 
 class CostEstimate(_Strict):
-    """Monthly cost, broken down."""
+    """Monthly cost, or a one-off job's cost, broken down."""
+
+    period: Literal["month", "run"] = Field(
+        default="month",
+        description="month: a month of running (*_monthly_usd as named); run: every figure "
+        "is for one run of a job, paid once.",
+    )
 
     compute_monthly_usd: float = Field(ge=0)
     storage_monthly_usd: float = Field(ge=0)

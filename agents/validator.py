@@ -18,18 +18,19 @@ from psycopg import AsyncConnection
 from agents.artifacts.configure import InstanceFacts
 from agents.consistency import artifact_problems, check_plan, step_problems
 from agents.constraints import OWN_PROVIDER
-from agents.job_costs import ranks_by_job
+from agents.job_costs import option_run, ranks_by_job
 from agents.model_fit import mark_model_fit
 from agents.plan_builder import HOURS_PER_MONTH, cost_estimate, steps_for, with_deployment
 from agents.schemas import (
     Artifact,
     DeploymentPlan,
     GpuRecommendation,
+    JobCost,
     ModelRecommendation,
     WorkloadSpec,
 )
 from tools.catalog import model_licences
-from tools.jobs import run_cost_key
+from tools.jobs import run_cost, run_cost_key, worth_offering
 
 # A plan's GPUs must hold the sizing within this share of their memory (vLLM's default).
 GPU_MEMORY_UTILIZATION = 0.9
@@ -77,11 +78,13 @@ async def _check_gpus(
     warnings: list[str],
     rows: dict[str, dict[str, Any]],
     by_run: bool = False,
+    work: float | None = None,
 ) -> list[GpuRecommendation]:
     """Return the recommendations that exist, priced and fitting, cheapest first.
 
     ``rows`` receives each kept instance's catalog row, by instance type. ``by_run``: a
-    training run priced as a job, whose cheapest is the cheapest run, not the cheapest hour.
+    training run priced as a job, whose cheapest is the cheapest run, not the cheapest hour
+    (of ``work`` dense TFLOP-hours, its fixed hours counted, when the plan states it).
     """
     kept: list[GpuRecommendation] = []
     for rec in plan.gpu_recommendations:
@@ -133,7 +136,9 @@ async def _check_gpus(
     if by_run:
         def run_key(r: GpuRecommendation) -> float:
             rate = (rows.get(r.instance_type) or {}).get("dense_tflops")
-            return run_cost_key(r.price_hourly_usd, r.gpu_count, rate)
+            if work is None:
+                return run_cost_key(r.price_hourly_usd, r.gpu_count, rate)
+            return run_cost(r.price_hourly_usd, r.gpu_count, rate, work)
 
         ordered = sorted(kept, key=run_key)
     else:
@@ -198,8 +203,13 @@ async def validate_plan(
     plan = plan.model_copy(deep=True)
     warnings = list(plan.warnings)
     rows: dict[str, dict[str, Any]] = {}
-    by_run = ranks_by_job(spec) and bool(plan.cost_estimate and plan.cost_estimate.job)
-    plan.gpu_recommendations = await _check_gpus(conn, plan, warnings, rows, by_run)
+    job = plan.cost_estimate.job if plan.cost_estimate else None
+    by_run = ranks_by_job(spec) and job is not None
+    work = job.dense_tflop_hours if job is not None and job.kind == "training" else None
+    plan.gpu_recommendations = await _check_gpus(conn, plan, warnings, rows, by_run, work)
+    if by_run and job is not None and work is not None:
+        plan.gpu_recommendations, job = price_training_runs(plan.gpu_recommendations, rows, job,
+                                                    warnings)
     known_models = await _existing(
         conn,
         "select model_id as name from hf.models where model_id = any(%s)",
@@ -227,7 +237,6 @@ async def validate_plan(
     warnings = plan.warnings
     first = plan.gpu_recommendations[0] if plan.gpu_recommendations else None
     compute = first.price_monthly_usd * _instances(plan) if first else 0.0
-    job = plan.cost_estimate.job if plan.cost_estimate else None
     if job is not None and first is not None:
         compute = job.total_usd * (job.runs_per_month or 1)  # billed while the job runs
     sizing = plan.sizing.model_dump() if plan.sizing else None
@@ -258,6 +267,52 @@ async def validate_plan(
     warnings += [f"inconsistent plan: {problem}" for problem in check_plan(plan, spec)]
     plan.warnings = list(dict.fromkeys(warnings))
     return plan
+
+
+def price_training_runs(
+    recs: list[GpuRecommendation],
+    rows: dict[str, dict[str, Any]],
+    job: JobCost,
+    warnings: list[str],
+) -> tuple[list[GpuRecommendation], JobCost]:
+    """Re-derive each option's run hours and cost, drop options not worth offering, reprice.
+
+    A training run's options are each priced from the run's work at the catalog price; one
+    that costs more than the cheapest run (or runs more GPUs) for no real saving in time is removed
+    (``tools.jobs.worth_offering``), and the job's cost is the first option's run.
+    """
+    priced: list[tuple[GpuRecommendation, float, float]] = []
+    for rec in recs:
+        rate = (rows.get(rec.instance_type) or {}).get("dense_tflops")
+        run = option_run(rec.price_hourly_usd, rec.gpu_count, rate, job)
+        if run is None:
+            rec.run_hours = rec.run_usd = None
+            continue
+        if (rec.run_hours, rec.run_usd) != run and rec.run_usd is not None:
+            warnings.append(f"corrected {rec.instance_type}'s run to {run[0]:g} h, ${run[1]:,.2f}")
+        rec.run_hours, rec.run_usd = run
+        priced.append((rec, run[0], run[1]))
+    if not priced:
+        return recs, job
+    cheapest, best_hours, best_cost = priced[0]
+    offered = []
+    for rec in recs:
+        if rec.run_usd is None or rec is cheapest or worth_offering(
+            rec.run_usd, rec.run_hours or 0.0, best_cost, best_hours,
+            rec.gpu_count, cheapest.gpu_count,
+        ):
+            offered.append(rec)
+        else:
+            warnings.append(f"removed {rec.instance_type}: its run costs ${rec.run_usd:,.2f} "
+                            f"against ${best_cost:,.2f} without finishing much sooner")
+    first = priced[0][0]
+    rate = float((rows.get(first.instance_type) or {}).get("dense_tflops") or 0.0)
+    repriced = job.model_copy(update={
+        "wall_clock_hours": first.run_hours or 0.0,
+        "gpu_hours": round((job.dense_tflop_hours or 0.0) / rate, 2) if rate else job.gpu_hours,
+        "total_usd": first.run_usd or 0.0,
+    })
+    return offered, repriced
 
 
 def _instances(plan: DeploymentPlan) -> int:

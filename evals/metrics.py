@@ -231,6 +231,9 @@ def constraint_checks(
     if expected.max_gpus_per_instance is not None:
         most = max((g.gpu_count for g in gpus), default=0.0)
         add("max_gpus_per_instance", most <= expected.max_gpus_per_instance, f"{most:g} GPUs")
+    if expected.cost_period is not None:
+        period = plan.cost_estimate.period if plan.cost_estimate else None
+        add("cost_period", period == expected.cost_period, f"the cost covers a {period}")
     for text in expected.warnings_include:
         add(
             "warnings_include",

@@ -15,7 +15,10 @@ compute search's SQL:
 - that no instance satisfying the plan's own constraints (providers and regions from the spec,
   CUDA GPUs only, an on-demand price, the memory the sizing needs) is cheaper than the first
   recommendation. Ties are allowed. A training run whose tokens are known is compared by what
-  the run costs (hourly price over GPUs × dense rate), not by the hour.
+  the run costs, not by the hour: hourly × (k·N·D / MFU over the instance's dense rate, plus
+  the fixed start-up hours of every run), and each option's run hours and cost, the rule for
+  which runners-up are offered and the one-off job cost (the run, its volume for the run's
+  hours or a day at least, no egress) are recomputed.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 from agents.schemas import DeploymentPlan, GpuRecommendation, WorkloadSpec
 from evals.catalog import Catalog, Instance
 from evals.oracle_sizing import Need, fitting_degree, reference_need, searched_workload
+from tools.architecture import model_params_billion
 
 HOURS_PER_MONTH = 730
 # The planner's stated policies (say so in every plan's assumptions); kept here on purpose, not
@@ -76,6 +80,15 @@ OWN_PROVIDER = "own"
 RELAXED_WARNING = "your hardware constraint"
 SHORTFALL_WARNING = "nothing in the catalog carries the load as asked"
 TRAINING_NODE_GB = 320  # a long training run goes on one node with this much GPU memory
+# A training run's pricing policies, as the planner states them in its assumptions.
+TOKENS_PER_EXAMPLE = 512
+BYTES_PER_TOKEN = 4
+FLOPS_PER_PARAM_TOKEN = {"pretraining": 6, "full": 6, "lora": 4, "qlora": 4}
+MFU = {"pretraining": 0.4, "full": 0.4, "lora": 0.3, "qlora": 0.2}
+RUN_FIXED_HOURS = 0.5  # start-up, image pull, model download, checkpoints: billed every run
+CLOSE_RUN_COST_RATIO = 1.5  # a runner-up within this of the cheapest run, no more GPUs
+FAST_RUN_COST_RATIO, FAST_RUN_TIME_RATIO = 3.0, 0.5  # or one this much dearer, this much sooner
+MIN_JOB_STORAGE_HOURS = 24
 
 
 def hourly_price(instance: Instance, spec: WorkloadSpec) -> float | None:
@@ -105,24 +118,40 @@ def _allowed(instance: Instance, spec: WorkloadSpec, relaxed: bool) -> bool:
     return not hardware.max_gpus or instance.gpu_count <= hardware.max_gpus
 
 
+def _run_tokens(spec: WorkloadSpec) -> float:
+    """Return a run's tokens: stated, or examples × 512, or GB × 1e9 / 4; times the epochs."""
+    data = spec.training
+    tokens = data.dataset_tokens or (
+        data.dataset_examples * TOKENS_PER_EXAMPLE if data.dataset_examples
+        else (data.dataset_gb * 1e9 / BYTES_PER_TOKEN if data.dataset_gb else 0.0)
+    )
+    return tokens * (data.epochs or 1)
+
+
+def _params(need: Need | None, catalog: Catalog) -> float | None:
+    if need is None:
+        return None
+    arch = catalog.architectures.get(need.model_id)
+    model = catalog.models.get(need.model_id)
+    return (model_params_billion(arch)[0] if arch else None) or (
+        model.params_billion if model else None
+    )
+
+
 def _long_training_run(spec: WorkloadSpec, need: Need | None, catalog: Catalog) -> bool:
     """Say whether the planner's rule puts a training run on one multi-GPU node.
 
     Documented rule: 6·N·D FLOPs at 40 % of an A100's 312 dense TFLOPS over 24 GPU-hours
-    (D: dataset tokens, or examples × 512, times the epochs).
+    (D: dataset tokens, or examples × 512, or GB × 1e9 / 4, times the epochs), unless the
+    user limited the GPUs to fewer than the node's four.
     """
-    data = spec.training
-    tokens = data.dataset_tokens or (data.dataset_examples * 512 if data.dataset_examples else 0)
-    if spec.task_type not in ("training", "fine_tuning") or not tokens or need is None:
+    tokens = _run_tokens(spec)
+    params = _params(need, catalog)
+    if spec.task_type not in ("training", "fine_tuning") or not tokens or not params:
         return False
-    arch = catalog.architectures.get(need.model_id)
-    model = catalog.models.get(need.model_id)
-    params = (arch.params_billion_total if arch else None) or (
-        model.params_billion if model else None
-    )
-    if not params:
-        return False
-    gpu_hours = 6 * params * 1e9 * tokens * (data.epochs or 1) / (312e12 * 0.4) / 3600
+    if spec.hardware.max_gpus and spec.hardware.max_gpus < 4:
+        return False  # a GPU limit under the node's four GPUs wins: a longer run
+    gpu_hours = 6 * params * 1e9 * tokens / (312e12 * 0.4) / 3600
     return gpu_hours > 24
 
 
@@ -130,12 +159,48 @@ def job_ranked(spec: WorkloadSpec) -> bool:
     """Say whether the planner's rule ranks instances by the cost of the run, not the hour.
 
     Documented rule: training or fine-tuning whose tokens are known (dataset tokens, or
-    examples) is priced as a job, and the job's cost ranks the instances.
+    examples, or GB of text) is priced as a job, and the job's cost ranks the instances.
     """
-    data = spec.training
-    return spec.task_type in ("training", "fine_tuning") and bool(
-        data.dataset_tokens or data.dataset_examples
-    )
+    return spec.task_type in ("training", "fine_tuning") and _run_tokens(spec) > 0
+
+
+def run_work(spec: WorkloadSpec, need: Need | None, catalog: Catalog) -> float | None:
+    """Return a run's work, k·N·D / MFU in dense TFLOP-hours (the method's k and MFU)."""
+    params = _params(need, catalog)
+    tokens = _run_tokens(spec)
+    if not job_ranked(spec) or not params:
+        return None
+    method = "pretraining"
+    if spec.task_type == "fine_tuning":
+        method = spec.model_needs.fine_tuning_method or "lora"
+    flops = FLOPS_PER_PARAM_TOKEN[method] * params * 1e9 * tokens
+    return flops / (MFU[method] * 1e12 * 3600)
+
+
+def run_on(
+    instance: Instance, spec: WorkloadSpec, catalog: Catalog, work: float
+) -> tuple[float, float]:
+    """Return (hours on the clock, cost) of the run on an instance; infinite when unpriced."""
+    hourly = hourly_price(instance, spec)
+    rate = catalog.gpu_dense_tflops.get(instance.gpu_model or "")
+    if hourly is None or not rate or instance.gpu_count <= 0:
+        return float("inf"), float("inf")
+    hours = work / (instance.gpu_count * rate) + RUN_FIXED_HOURS
+    return hours, hourly * hours
+
+
+def worth_offering(
+    run: tuple[float, float], cheapest: tuple[float, float], gpus: float, cheapest_gpus: float
+) -> bool:
+    """Say whether the planner's rule offers a runner-up (hours, cost) beside the cheapest.
+
+    Close in cost on no more GPUs, or much sooner done for a bounded premium.
+    """
+    (hours, cost), (best_hours, best_cost) = run, cheapest
+    if cost <= best_cost * CLOSE_RUN_COST_RATIO * (1 + 1e-6) and gpus <= cheapest_gpus:
+        return True
+    return (cost <= best_cost * FAST_RUN_COST_RATIO * (1 + 1e-6)
+            and hours <= best_hours * FAST_RUN_TIME_RATIO * (1 + 1e-6))
 
 
 def run_cost_key(instance: Instance, spec: WorkloadSpec, catalog: Catalog) -> float:
@@ -255,6 +320,7 @@ def _check_instances(
     result: OracleResult,
 ) -> list[Instance]:
     rows: list[Instance] = []
+    priced: list[tuple[GpuRecommendation, Instance]] = []
     for rec in plan.gpu_recommendations:
         label = f"{rec.provider}/{rec.instance_type}/{rec.region}"
         if rec.provider == OWN_PROVIDER:
@@ -266,6 +332,7 @@ def _check_instances(
             result.add("price", False, f"{label}: not in the catalog with a price to run on")
             continue
         rows.append(inst)
+        priced.append((rec, inst))
         monthly = round(hourly * HOURS_PER_MONTH, 2)
         price_ok = abs(rec.price_hourly_usd - hourly) <= PRICE_TOLERANCE
         monthly_ok = abs(rec.price_monthly_usd - monthly) <= 0.01
@@ -295,9 +362,13 @@ def _check_instances(
         rest = prices[1:]
         result.add("order", rest == sorted(rest), f"monthly totals in plan order: {prices}")
     elif job_ranked(spec) and plan.cost_estimate is not None and plan.cost_estimate.job:
-        keys = [run_cost_key(inst, spec, catalog) for inst in rows]
-        result.add("order", keys == sorted(keys),
-                   f"$ per dense TFLOP-hour in plan order: {[round(k, 5) for k in keys]}")
+        work = run_work(spec, need, catalog)
+        if work is None:
+            keys = [run_cost_key(inst, spec, catalog) for inst in rows]
+            result.add("order", keys == sorted(keys),
+                       f"$ per dense TFLOP-hour in plan order: {[round(k, 5) for k in keys]}")
+        else:
+            _check_runs(priced, spec, catalog, work, result)
     else:
         result.add("order", prices == sorted(prices), f"monthly prices in plan order: {prices}")
     if searched and rows and plan.sizing is not None and need is not None:
@@ -317,6 +388,34 @@ def _check_instances(
             f"{rows[0].label} is tp{best}",
         )
     return rows
+
+
+def _check_runs(
+    priced: list[tuple[GpuRecommendation, Instance]],
+    spec: WorkloadSpec,
+    catalog: Catalog,
+    work: float,
+    result: OracleResult,
+) -> None:
+    """Check a training plan's options: run hours and cost each, cheapest run first, offered."""
+    runs = [run_on(inst, spec, catalog, work) for _, inst in priced]
+    wrong = [
+        f"{rec.instance_type}: {rec.run_hours} h, ${rec.run_usd}; expected {hours:.2f} h, "
+        f"${cost:,.2f}"
+        for (rec, _), (hours, cost) in zip(priced, runs, strict=True)
+        if rec.run_hours is None or rec.run_usd is None
+        or not _close(rec.run_hours, hours, floor=0.006) or not _close(rec.run_usd, cost)
+    ]
+    result.add("run", not wrong, "; ".join(wrong) or f"{len(runs)} options' runs")
+    costs = [cost for _, cost in runs]
+    ordered = all(a <= b * (1 + 1e-9) for a, b in zip(costs, costs[1:], strict=False))
+    result.add("order", ordered, f"run costs in plan order: {[round(c, 2) for c in costs]}")
+    first = priced[0][1].gpu_count if priced else 0.0
+    dear = [rec.instance_type for (rec, inst), run in zip(priced[1:], runs[1:], strict=True)
+            if not worth_offering(run, runs[0], inst.gpu_count, first)]
+    result.add("offered", not dear,
+               f"{dear} cost more than the cheapest run, or run more GPUs, without finishing "
+               "much sooner")
 
 
 def _check_own(
@@ -406,6 +505,64 @@ def _check_cost(
         result.add("budget", True, f"${total:,.2f} vs ${budget:,.0f}")
 
 
+def _storage_gb(plan: DeploymentPlan, need: Need | None) -> float:
+    weights = need.weights_gb if (need is not None and plan.sizing is not None) else 0.0
+    return max(MIN_STORAGE_GB, round(3 * weights))
+
+
+def _check_job_cost(
+    plan: DeploymentPlan,
+    spec: WorkloadSpec,
+    need: Need | None,
+    top: Instance,
+    pool: list[tuple[Instance, float]],
+    work: float,
+    catalog: Catalog,
+    result: OracleResult,
+) -> None:
+    """Check a training run's one-off cost: the run, its volume for the run's hours, no egress.
+
+    The volume is billed for the run's hours, at least ``MIN_JOB_STORAGE_HOURS``; a monthly
+    budget is met when the run costs no more than it.
+    """
+    cost = plan.cost_estimate
+    if cost is None:
+        return
+    disk = _storage_gb(plan, need)
+
+    def total(inst: Instance) -> tuple[float, float, float]:
+        hours, compute = run_on(inst, spec, catalog, work)
+        storage = disk * STORAGE_USD_PER_GB_MONTH * max(hours, MIN_JOB_STORAGE_HOURS) / 730
+        return compute, storage, compute + storage
+
+    compute, storage, whole = total(top)
+    wrong = [
+        f"{name} {got:,.2f} ≠ {want:,.2f}"
+        for name, got, want in (
+            ("compute", cost.compute_monthly_usd, compute),
+            ("storage", cost.storage_monthly_usd, storage),
+            ("network", cost.network_monthly_usd, 0.0),
+            ("total", cost.total_monthly_usd, whole),
+        )
+        if abs(got - want) > MONEY_TOLERANCE + 0.002 * want
+    ]
+    if cost.period != "run":
+        wrong.append(f"a training run priced as a {cost.period}, not once")
+    result.add("cost", not wrong, "; ".join(wrong) or f"the run ${whole:,.2f}, once")
+    budget = spec.budget_monthly_usd
+    if budget is None:
+        return
+    within = whole <= budget + 0.01
+    affordable = [inst for inst, _ in pool if total(inst)[2] <= budget]
+    if cost.within_budget is not within:
+        result.add("budget", False,
+                   f"plan says within_budget={cost.within_budget}; ${whole:,.2f} vs ${budget:,.0f}")
+    elif affordable and not within:
+        result.add("budget", False, f"over budget although {affordable[0].label} runs within it")
+    else:
+        result.add("budget", True, f"the run ${whole:,.2f} vs ${budget:,.0f}")
+
+
 def check_plan(plan: DeploymentPlan, spec: WorkloadSpec, catalog: Catalog) -> OracleResult:
     """Recompute the plan's numbers from the catalogs and compare."""
     result = OracleResult()
@@ -457,8 +614,25 @@ def check_plan(plan: DeploymentPlan, spec: WorkloadSpec, catalog: Catalog) -> Or
         # Latency decides between configurations; the oracle has no performance model of its
         # own, so it checks the search's ordering: nothing listed beats the chosen one.
         result.add("cheapest", True, "searched configuration (ordering checked above)")
+    elif (
+        job_ranked(spec) and plan.cost_estimate is not None and plan.cost_estimate.job
+        and (job_work := run_work(spec, need, catalog)) is not None
+    ):
+        # A training run: the cheapest run, its fixed hours counted, not the cheapest hour.
+        def run_cost(inst: Instance) -> float:
+            return run_on(inst, spec, catalog, job_work)[1]
+
+        best = min(pool, key=lambda item: run_cost(item[0]), default=None)
+        top_cost = run_cost(top)
+        best_cost = run_cost(best[0]) if best else float("inf")
+        result.add(
+            "cheapest",
+            best is None or top_cost <= best_cost * (1 + 1e-9),
+            f"{best[0].label if best else '-'} runs the job for ${best_cost:,.2f}, cheaper than "
+            f"{top.label} at ${top_cost:,.2f}",
+        )
     elif job_ranked(spec) and plan.cost_estimate is not None and plan.cost_estimate.job:
-        # A training run: the cheapest run, not the cheapest hour.
+        # A training run of a model the catalogs cannot count: by $ per dense TFLOP-hour.
         best = min(pool, key=lambda item: run_cost_key(item[0], spec, catalog), default=None)
         top_key = run_cost_key(top, spec, catalog)
         best_key = run_cost_key(best[0], spec, catalog) if best else float("inf")
@@ -476,7 +650,13 @@ def check_plan(plan: DeploymentPlan, spec: WorkloadSpec, catalog: Catalog) -> Or
             f"{cheapest[0].label} fits at ${cheapest[1]:,.2f}/month, cheaper than "
             f"{top.label} at ${top_monthly:,.2f}",
         )
-    _check_cost(plan, spec, need, top, pool, result)
+    work = run_work(spec, need, catalog) if job_ranked(spec) else None
+    if work is not None and top is not None and plan.cost_estimate is not None and (
+        plan.cost_estimate.job is not None
+    ):
+        _check_job_cost(plan, spec, need, top, pool, work, catalog, result)
+    else:
+        _check_cost(plan, spec, need, top, pool, result)
     return result
 
 

@@ -66,6 +66,8 @@ class PlanExpectation(_Strict):
     gpu_free: bool | None = None
     """True: no recommended instance has a GPU (a CPU-only plan)."""
     max_gpus_per_instance: float | None = None
+    cost_period: Literal["month", "run"] | None = None
+    """month: the cost is a month of running; run: one run of a job, priced once."""
     warnings_include: list[str] = Field(default_factory=list)
     """Case-insensitive substrings that some plan warning must contain."""
     response_excludes: list[str] = Field(default_factory=list)

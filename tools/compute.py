@@ -7,7 +7,9 @@ counted exactly once); passing rows are deduplicated to one per instance type (i
 region, unless regions were asked for) and ranked: price ascending, GPU memory descending,
 GPU count descending, provider, instance type, region. With ``rank="run_cost"`` (training)
 every passing type is read and ranked by what a training run costs on it instead
-(``tools.jobs.run_cost_key``): a faster GPU may be dearer by the hour and cheaper by the run.
+(``tools.jobs.run_cost`` of the run's work, its fixed hours counted; ``run_cost_key`` when the
+work is not given): a faster GPU may be dearer by the hour and cheaper by the run, and a node of
+eight GPUs is cheaper only for a run long enough to pay for its start-up.
 
 A model turns into a per-GPU VRAM requirement per tensor-parallel degree (``tools.compute_fit``
 over ``tools.sizing``); an instance with N GPUs fits when some TP ≤ N holds its shard within
@@ -34,7 +36,7 @@ from pydantic import (
 from core.db import fetchone_generic_plan
 from tools.compute_fit import ModelFit, WorkloadFields, model_fit, reject_nul
 from tools.compute_sql import HOURS_PER_MONTH, REASONS, build_search_sql, search_params
-from tools.jobs import run_cost_key
+from tools.jobs import run_cost, run_cost_key
 from tools.throughput import GpuSpec, estimate_throughput
 
 # Types read to rank by a training run's cost: more than the catalog's instance types.
@@ -99,6 +101,12 @@ class ComputeQuery(WorkloadFields):
         default="price",
         description="price: cheapest by the hour; run_cost: cheapest training run, i.e. the "
         "hourly price over GPUs × each GPU's dense bf16 rate (6·N·D at one MFU)",
+    )
+    run_work_tflop_hours: float | None = Field(
+        default=None,
+        gt=0,
+        description="with rank=run_cost: the run's work (FLOPs / MFU / 3.6e15), so that the "
+        "rank is the run's cost with its fixed hours (start-up, downloads) counted",
     )
     model_id: str | None = Field(
         default=None, max_length=200, description="size this model and keep instances it fits"
@@ -258,9 +266,15 @@ async def search_instances(
     items = raw["results"]
     if query.rank == "run_cost":
         basis = "spot_price_hourly_usd" if query.spot else "price_hourly_usd"
-        items = sorted(items, key=lambda item: run_cost_key(
-            item[basis], float(item["gpu_count"] or 0), item["fp16_bf16_dense_tflops"]
-        ))[: query.top_k]
+        work = query.run_work_tflop_hours
+
+        def cost(item: dict[str, Any]) -> float:
+            gpus, rate = float(item["gpu_count"] or 0), item["fp16_bf16_dense_tflops"]
+            if work is None:
+                return run_cost_key(item[basis], gpus, rate)
+            return run_cost(item[basis], gpus, rate, work)
+
+        items = sorted(items, key=cost)[: query.top_k]
     return ComputeSearchResult(
         results=[_row(item, query, fit) for item in items],
         rejected=rejected,

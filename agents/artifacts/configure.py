@@ -21,6 +21,7 @@ from agents.artifacts.target import (
 )
 from agents.artifacts.workloads import batch_schedule, launcher_for, workload_for
 from agents.constraints import OWN_PROVIDER
+from agents.job_costs import method_words
 from agents.schemas import DeploymentPlan, GpuRecommendation, WorkloadSpec
 from tools.offers import QUANTIZED_BUILDS
 from tools.search import Configuration
@@ -281,6 +282,7 @@ def configure(
         ),
         launcher=launcher,
         engine=engine,
+        job=method_words(spec) if training else None,
         image=image,
         arch=arch,
         model_id=model_id,

@@ -40,6 +40,9 @@ class DeploymentTarget(BaseModel):
         default="Job", description="The kind that runs a train workload (batch: an Indexed Job)."
     )
     engine: TargetEngine
+    job: str | None = Field(
+        default=None, description="What a train workload runs, in words ('LoRA fine-tune')."
+    )
     image: str = Field(description="Container image, for the target's CPU architecture.")
     arch: Arch = Field(description="CPU architecture of the instance.")
     model_id: str | None = Field(default=None, description="Catalog id of the model planned.")

@@ -20,7 +20,11 @@ _MAX_GPUS = (
         rf"(?:at most|no more than|not more than|up to|max(?:imum)?(?: of)?|limit(?:ed)? to|"
         rf"cap(?:ped)? at|only)\s+{NUMBER}\s*x?\s+(?:<gpu>\s+)?{_GPU}"
     ),
-    re.compile(rf"{NUMBER}\s+{_GPU}\s+(?:max(?:imum)?|at most|tops|or fewer|or less)\b"),
+    # "2 GPUs max", "one GPU if possible" (a preference, read as such by _SOFT)
+    re.compile(
+        rf"{NUMBER}\s+{_GPU}\s+(?:max(?:imum)?|at most|tops|or fewer|or less|if (?:it fits|"
+        rf"possible|we can|feasible))\b"
+    ),
     re.compile(rf"\bon\s+{NUMBER}\s*x?\s*{_GPU}"),
     re.compile(rf"\b{NUMBER}\s*x\s*<gpu>"),
 )

@@ -172,10 +172,19 @@ _TRAINING_TOKENS = re.compile(
     rf"{NUM}\s+tokens\b(?!\s*(?:per|a|an|each|/|in\b|out\b|of context|context)"
     rf"|\s*(?:of\s+)?(?:context|prompt|input|output))"
 )
+# "20k support chats", "100k instruction/response pairs", "8k rows of q&a": in a training chat
+# a count of these is the dataset, never users or a corpus to serve.
 _EXAMPLES = re.compile(
-    rf"{NUM}\s+(?:[a-z-]+\s+){{0,2}}?(?:examples|samples|conversations|dialogues|dialogs|pairs|"
-    rf"rows|instructions|records|images|documents|transcripts|tickets|chats)\b"
+    rf"{NUM}\s+(?:[a-z/&'-]+\s+){{0,2}}?(?:examples|samples|conversations|dialogues|dialogs|"
+    rf"pairs|rows|instructions|records|images|documents|docs|transcripts|tickets|chats|emails|"
+    rf"threads|prompts|completions|q&as|questions)\b"
 )
+# "50GB of legal documents", "~2 GB of domain text", "a 3 TB corpus": the raw text's size.
+_DATASET_GB = re.compile(
+    rf"{NUMBER}\s*(mb|gb|gib|tb)\s+(?:of\s+(?!(?:vram|gpu|hbm|ram|memory|ssd|disk|storage)\b)"
+    rf"|(?:[a-z-]+\s+)?(?:dataset|corpus|data\b))"
+)
+_GB_PER_UNIT = {"mb": 1e-3, "gb": 1.0, "gib": 2**30 / 1e9, "tb": 1e3}
 _EPOCHS = re.compile(rf"{NUMBER}\s+epochs?\b|epochs?\s*(?:=|:|of)?\s*{NUMBER}\b")
 _VRAM = re.compile(rf"{NUMBER}\s*(?:gb|gib)\b(?:\s*(?:of\s*)?(?:vram|gpu memory|gpu))?")
 _NEGATED = re.compile(r"\bnot\s+(?:the\s+|a\s+|an\s+)?$")
@@ -336,7 +345,7 @@ def read_budget(text: str) -> Found:
 
 
 def read_training_data(text: str, training: bool) -> Found:
-    """Read dataset tokens, examples and epochs (examples only when training is the topic)."""
+    """Read dataset tokens, examples, size in GB and epochs (examples and GB when training)."""
     m: re.Match[str] | None
     found: Found = {}
     if m := _last(_DATASET_TOKENS, text):
@@ -345,7 +354,10 @@ def read_training_data(text: str, training: bool) -> Found:
             found["training.dataset_tokens"] = (value, m.start())
     elif training and (m := _last(_TRAINING_TOKENS, text)):
         found["training.dataset_tokens"] = (amount(m[1], m[2]), m.start())
-    if training and (m := _last(_EXAMPLES, text)):
+    gb = _last(_DATASET_GB, text) if training else None
+    if gb:
+        found["training.dataset_gb"] = (to_number(gb[1]) * _GB_PER_UNIT[gb[2]], gb.start())
+    if training and (m := _last(_EXAMPLES, text)) and not (gb and gb.start() == m.start()):
         found["training.dataset_examples"] = (int(amount(m[1], m[2])), m.start())
     if m := _last(_EPOCHS, text):
         found["training.epochs"] = (to_number(m[1] or m[2]), m.start())

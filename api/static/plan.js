@@ -27,6 +27,14 @@ const Render = (() => {
   const parallel = (g) => (g.tensor_parallel && g.replicas ? `${g.tensor_parallel} × ${g.replicas}` : "–");
   const num = (v, digits = 1) => (v === null || v === undefined ? "–"
     : Number(v).toLocaleString("en-US", { maximumFractionDigits: digits }));
+  // A run's length as agents/job_costs.py `duration` says it: minutes under an hour, days past two.
+  function duration(hours) {
+    if (hours === null || hours === undefined) return "–";
+    if (hours < 1) return `${Math.max(1, Math.round(hours * 60))} min`;
+    if (hours < 10) return `${hours.toFixed(1)} h`;
+    if (hours < 48) return `${hours.toFixed(0)} h`;
+    return `${num(hours, 0)} h (${(hours / 24).toFixed(1)} days)`;
+  }
 
   function table(columns, rows, attrs = {}) {
     const head = el("tr", {}, columns.map((c) => el("th", { class: c.num ? "num" : null, text: c.label })));
@@ -69,7 +77,7 @@ const Render = (() => {
     setTimeout(() => { button.textContent = "Copy"; }, 1500);
   }
 
-  function costChart(cost) {
+  function costChart(cost, perRun = false) {
     const parts = [
       ["Compute", cost.compute_monthly_usd, "#2457d6"],
       ["Storage", cost.storage_monthly_usd, "#12a594"],
@@ -83,7 +91,7 @@ const Render = (() => {
     svg.setAttribute("class", "cost-chart");
     svg.setAttribute("role", "img");
     svg.setAttribute("data-testid", "cost-chart");
-    svg.setAttribute("aria-label", "Monthly cost breakdown");
+    svg.setAttribute("aria-label", perRun ? "Job cost breakdown, one run" : "Monthly cost breakdown");
     const add = (tag, attrs, text) => {
       const node = document.createElementNS(ns, tag);
       for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
@@ -98,7 +106,8 @@ const Render = (() => {
       add("rect", { x: labelW, y, width: w, height: 24, rx: 4, fill: color, class: "bar" });
       add("text", { x: labelW + w + 6, y: y + 17 }, money(value));
     });
-    add("text", { x: 0, y: height - 4, "font-weight": "600" }, `Total ${money(cost.total_monthly_usd)} / month`);
+    add("text", { x: 0, y: height - 4, "font-weight": "600" },
+      `Total ${money(cost.total_monthly_usd)} ${perRun ? "for the run, paid once" : "/ month"}`);
     return svg;
   }
 
@@ -116,7 +125,26 @@ const Render = (() => {
         `; tensor parallel ${s.tensor_parallel} (${num(s.per_gpu_gb)} GiB per GPU). `
         + "GPU memory is in GiB (2^30 bytes), as GPU vendors and clouds state it."));
     }
-    if ((p.gpu_recommendations || []).length) {
+    const recs = p.gpu_recommendations || [];
+    // A training run's options show the run (hours and cost), as the Markdown plan does.
+    const runs = recs.length > 0 && recs.every((g) => g.run_usd != null && g.run_hours != null);
+    if (runs) {
+      const job = (p.cost_estimate || {}).job || {};
+      root.append(el("h3", { text: "GPU instances (cheapest run first)" }), table([
+        { label: "#", value: (g) => recs.indexOf(g) + 1 },
+        { label: "Provider", value: (g) => g.provider },
+        { label: "Instance", value: (g) => g.instance_type },
+        { label: "Region", value: (g) => g.region },
+        { label: "GPUs", value: (g) => `${num(g.gpu_count, 2)}× ${g.gpu_model}` },
+        { label: "VRAM", num: true, value: (g) => `${num(g.vram_total_gb)} GiB` },
+        { label: "$/hour", num: true, value: (g) => money(g.price_hourly_usd) },
+        { label: "Run time", num: true, value: (g) => duration(g.run_hours) },
+        { label: "Run cost", num: true, value: (g) => money(g.run_usd) },
+      ], recs, { class: "gpu-table", "data-testid": "gpu-table" }),
+      el("p", { class: "muted small", text: "Run time: the training spread over the instance's GPUs, plus "
+        + `${num(job.fixed_hours || 0, 2)} h of start-up, image pull, model download and checkpoint writes; `
+        + "run cost = $/hour × run time, paid once." }));
+    } else if (recs.length) {
       // What each option deploys (as agents/render.py writes it): searched options each have
       // their own weights, KV cache dtype and TP × replicas; other plans' rows share the sizing's.
       const configured = p.gpu_recommendations.some((g) => g.precision);
@@ -139,11 +167,11 @@ const Render = (() => {
           value: (g) => money(g.price_monthly_usd * (g.instances || 1)) },
         { label: "tok/s", num: true, value: (g) => num(g.est_tokens_per_s, 0) },
       ], p.gpu_recommendations, { class: "gpu-table", "data-testid": "gpu-table" }));
-      const rejected = Object.entries(p.rejected_summary || {});
-      if (rejected.length) {
-        root.append(el("p", { class: "muted small",
-          text: "Rejected candidates: " + rejected.map(([r, n]) => `${n.toLocaleString()} ${r}`).join(", ") }));
-      }
+    }
+    const rejected = Object.entries(p.rejected_summary || {});
+    if (recs.length && rejected.length) {
+      root.append(el("p", { class: "muted small",
+        text: "Rejected candidates: " + rejected.map(([r, n]) => `${n.toLocaleString()} ${r}`).join(", ") }));
     }
     if ((p.model_recommendations || []).length) {
       const fit = p.model_recommendations.some((m) => m.fit_note);
@@ -157,7 +185,8 @@ const Render = (() => {
       ], p.model_recommendations, { "data-testid": "model-table" }));
     }
     if (p.serving_engine) {
-      root.append(el("h3", { text: `Serving engine: ${p.serving_engine}` }),
+      const heading = p.serving_engine === "training stack" ? "Training stack" : `Serving engine: ${p.serving_engine}`;
+      root.append(el("h3", { text: heading }),
         el("p", { text: p.serving_engine_why || "" }));
     }
     if ((p.kubernetes_stack || []).length) {
@@ -175,7 +204,10 @@ const Render = (() => {
     if (p.cost_estimate) {
       const c = p.cost_estimate;
       const budget = c.within_budget === true ? " (within budget)" : c.within_budget === false ? " (over budget)" : "";
-      root.append(el("h3", { text: "Monthly cost" + budget }), costChart(c));
+      // A training run is paid once: the same figures as the Markdown's "Job cost" table.
+      const perRun = c.period === "run";
+      root.append(el("h3", { text: (perRun ? "Job cost (one-off, per run)" : "Monthly cost") + budget }),
+        costChart(c, perRun));
     }
     if ((p.tradeoffs || []).length) {
       root.append(el("h3", { text: "Tradeoffs" }), el("ul", {}, p.tradeoffs.map((t) => el("li", { text: t }))));

@@ -119,6 +119,29 @@ def test_llama_70b_request_then_plan_with_gpu_table_and_cost_chart(page, page_ur
     assert page.inner_text(".chat-item .open") == "Deploy Llama 3.1 70B for inference"
 
 
+def test_fine_tune_request_then_the_table_and_the_cost_show_the_run_not_a_month(page, page_url):
+    page.goto(page_url)
+    page.wait_for_selector("#banner:not([hidden])")
+
+    page.fill("#input", "fine-tune llama 3.1 8b with lora on about 20k support chats, aws")
+    page.click("#send")
+    gpu_table = page.wait_for_selector("[data-testid=gpu-table]", timeout=PLAN_TIMEOUT_MS)
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    gpu_table.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "chat_training_plan.png"))
+    headers = [th.inner_text() for th in gpu_table.query_selector_all("th")]
+    assert headers[-2:] == ["Run time", "Run cost"] and "$/month, all" not in headers
+    first = [td.inner_text() for td in gpu_table.query_selector_all("tbody tr")[0]
+             .query_selector_all("td")]
+    assert first[4].startswith("1×") and first[-1].startswith("$")
+    plan = page.inner_text("[data-testid=plan]")
+    assert "Job cost (one-off, per run)" in plan and "Monthly cost" not in plan
+    chart = page.query_selector("[data-testid=cost-chart]")
+    assert chart is not None and "for the run, paid once" in chart.text_content()
+    assert "concurrent users" not in plan
+
+
 def test_artifact_then_collapsible_with_a_working_copy_button(page, page_url, browser_context):
     browser_context.grant_permissions(["clipboard-read", "clipboard-write"], origin=page_url)
     page.goto(page_url)

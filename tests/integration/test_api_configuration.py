@@ -151,10 +151,14 @@ def test_pretraining_then_priced_as_a_job_from_6nd_on_a_base_model(api, headers)
     # 6 · N · D FLOPs at 40 % MFU of the GPU's dense bf16 rate, in GPU-hours.
     expected = 6 * params * 1e9 * 60e9 / (tflops * 1e12 * 0.4) / 3600
     assert job["gpu_hours"] == pytest.approx(expected, rel=0.01)
-    assert job["wall_clock_hours"] == pytest.approx(expected / first["gpu_count"], rel=0.01)
+    # On the clock: the work spread over the node's GPUs, plus the half hour every run bills.
+    assert job["wall_clock_hours"] == pytest.approx(expected / first["gpu_count"] + 0.5, rel=0.01)
     assert job["total_usd"] == pytest.approx(
         job["wall_clock_hours"] * first["price_hourly_usd"], rel=0.01)
-    assert plan["cost_estimate"]["compute_monthly_usd"] == pytest.approx(job["total_usd"], abs=0.05)
+    assert first["run_usd"] == pytest.approx(job["total_usd"], abs=0.01)
+    cost = plan["cost_estimate"]
+    assert cost["period"] == "run" and cost["network_monthly_usd"] == 0
+    assert cost["compute_monthly_usd"] == pytest.approx(job["total_usd"], abs=0.05)
 
 
 def _params(plan):

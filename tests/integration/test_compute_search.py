@@ -559,6 +559,27 @@ async def test_rank_by_run_cost_then_the_cheapest_training_run_first_not_the_che
     assert _ids(expected[: query.top_k]) != _ids(by_hour[: query.top_k])
 
 
+async def test_rank_by_run_cost_of_a_short_job_then_start_up_keeps_big_nodes_out(adb, ingested):
+    # 300 dense TFLOP-hours (a LoRA of an 8B model on 10M tokens): every run also bills half
+    # an hour of start-up at the instance's full price, so an 8-GPU node does not lead.
+    query = ComputeQuery(gpu_needed=True, providers=["aws"], min_vram_per_gpu_gb=24,
+                         rank="run_cost", run_work_tflop_hours=300.0, top_k=5)
+    tflops = _dense_tflops()
+    by_hour = _one_per_type([r for r in ROWS if _reference_reason(r, query) is None], "price")
+
+    def run_cost(row):
+        rate = tflops.get(row["gpu_model"])
+        hours = 300.0 / (row["gpu_count"] * rate) + 0.5 if rate else float("inf")
+        return row["price"] * hours
+
+    expected = sorted(by_hour, key=run_cost)
+
+    result = await search_instances(adb, query)
+
+    assert _result_ids(result) == _ids(expected[: query.top_k])
+    assert result.results[0].gpu_count == 1
+
+
 async def test_catalog_price_changed_then_the_configuration_search_sees_it(adb, ingested):
     # Searches are kept in memory while the catalogs' epoch stands; every write moves it.
     query = ConfigurationQuery(model_id="meta-llama/Llama-3.1-8B-Instruct", concurrency=10)

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from agents import architect, plan_builder, validator
+from agents import architect, costs, job_costs, plan_builder, validator
 from agents.schemas import (
     CostEstimate,
     DeploymentPlan,
@@ -14,6 +14,7 @@ from evals import oracle, oracle_sizing
 from evals.catalog import Catalog, Instance
 from evals.oracle import check_plan
 from evals.oracle_sizing import fitting_degree, reference_need
+from tools import jobs
 from tools.sizing import default_architectures
 
 LLAMA_8B = "meta-llama/Llama-3.1-8B-Instruct"
@@ -367,3 +368,87 @@ def test_training_run_led_by_the_cheapest_hour_not_the_cheapest_run_then_cheapes
 
     assert {"order", "cheapest"} <= _failed(wrong)
     assert right.passed, right.failures
+
+
+# --- a short LoRA: the run's fixed hours keep it off a node of eight GPUs ---------------------
+L4_BOX = _instance("g6.xlarge", 0.8048, gpu="L4", per_gpu=24.0)
+L40S_BOX = _instance("g6e.xlarge", 1.861, gpu="L40S", per_gpu=48.0)
+B200_NODE = _instance("p6-b200.48xlarge", 113.93, gpu="B200", count=8.0, per_gpu=180.0)
+LORA_20K = WorkloadSpec(task_type="fine_tuning", domain="llm", gpu_needed=True,
+                        model_needs={"named_models": [LLAMA_8B], "fine_tuning_method": "lora"},
+                        training={"dataset_examples": 20_000})
+# 4 × 8.03e9 × (20,000 × 512) at 30 % MFU = 304.5 TFLOP-hours: hours = 304.5 / (GPUs × rate)
+# + 0.5 h of start-up; cost = hourly × hours (worked by hand).
+RUNS = {"g6.xlarge": (3.02, 2.43), "g6e.xlarge": (1.34, 2.50), "p6-b200.48xlarge": (0.52, 58.89)}
+
+
+def _lora_plan(*instances):
+    catalog = _catalog(*instances)
+    catalog = Catalog(
+        instances=catalog.instances,
+        gpu_vendors={"L4": "NVIDIA", "L40S": "NVIDIA", "B200": "NVIDIA"},
+        models={}, charts={}, architectures=catalog.architectures,
+        gpu_dense_tflops={"L4": 121.0, "L40S": 362.0, "B200": 2250.0},
+    )
+    recs = [_rec(i).model_copy(update={"run_hours": RUNS[i.instance_type][0],
+                                       "run_usd": RUNS[i.instance_type][1]}) for i in instances]
+    hours, compute = RUNS[instances[0].instance_type]
+    need = reference_need(LLAMA_8B, LORA_20K, catalog)
+    tp = fitting_degree(instances[0], need, None)
+    total = need.per_gpu_by_tp[tp] * tp
+    plan = _plan(recs, sizing=SizingSummary(
+        model_id=LLAMA_8B, precision="bf16", weights_gb=need.weights_gb,
+        kv_cache_gb=need.kv_cache_gb, overhead_gb=total - need.weights_gb - need.kv_cache_gb,
+        total_vram_gb=total, tensor_parallel=tp, per_gpu_gb=need.per_gpu_by_tp[tp],
+    ))
+    # A one-off run: 100 GB of volume for a day (the minimum) is $0.26; no egress.
+    plan.cost_estimate = CostEstimate(
+        period="run", compute_monthly_usd=compute, storage_monthly_usd=0.26,
+        network_monthly_usd=0.0, total_monthly_usd=round(compute + 0.26, 2),
+        job={"kind": "training", "gpu_hours": hours - 0.5, "wall_clock_hours": hours,
+             "total_usd": compute, "fixed_hours": 0.5, "formula": "4·N·D"},
+    )
+    return plan, catalog
+
+
+def test_short_lora_led_by_the_cheapest_tflop_hour_not_the_cheapest_run_then_fails():
+    # The B200 node is cheapest per dense TFLOP-hour but its half hour of start-up costs $57.
+    wrong, catalog = _lora_plan(B200_NODE, L40S_BOX, L4_BOX)
+    right, _ = _lora_plan(L4_BOX, L40S_BOX)
+
+    assert {"order", "cheapest"} <= _failed(check_plan(wrong, LORA_20K, catalog))
+    checked = check_plan(right, LORA_20K, catalog)
+    assert not {"run", "order", "cheapest", "offered", "cost"} & _failed(checked), checked.failures
+
+
+def test_option_costing_24_times_the_cheapest_run_then_offered_fails():
+    plan, catalog = _lora_plan(L4_BOX, L40S_BOX, B200_NODE)
+
+    assert "offered" in _failed(check_plan(plan, LORA_20K, catalog))
+
+
+def test_option_with_a_wrong_run_cost_then_run_fails():
+    plan, catalog = _lora_plan(L4_BOX, L40S_BOX)
+    plan.gpu_recommendations[1].run_usd = 1.86  # an hour's price, not the run's
+
+    assert "run" in _failed(check_plan(plan, LORA_20K, catalog))
+
+
+def test_training_run_priced_as_a_month_then_cost_fails():
+    plan, catalog = _lora_plan(L4_BOX, L40S_BOX)
+    assert plan.cost_estimate is not None
+    plan.cost_estimate.period = "month"
+
+    assert "cost" in _failed(check_plan(plan, LORA_20K, catalog))
+
+
+def test_oracle_run_policies_then_match_the_planners_stated_ones():
+    assert oracle.RUN_FIXED_HOURS == jobs.RUN_FIXED_HOURS
+    assert oracle.TOKENS_PER_EXAMPLE == job_costs.TOKENS_PER_EXAMPLE
+    assert oracle.BYTES_PER_TOKEN == job_costs.BYTES_PER_TOKEN
+    assert oracle.FLOPS_PER_PARAM_TOKEN == jobs.FLOPS_PER_PARAM_TOKEN
+    assert oracle.MFU == jobs.DEFAULT_MFU
+    assert oracle.CLOSE_RUN_COST_RATIO == jobs.CLOSE_RUN_COST_RATIO
+    assert oracle.FAST_RUN_COST_RATIO == jobs.FAST_RUN_COST_RATIO
+    assert oracle.FAST_RUN_TIME_RATIO == jobs.FAST_RUN_TIME_RATIO
+    assert oracle.MIN_JOB_STORAGE_HOURS == costs.MIN_JOB_STORAGE_HOURS

@@ -6,7 +6,13 @@ from langchain_core.tools import tool
 from agents.architect import MAX_CALLS_PER_STEP, model_plan, model_step, reconcile_with_tools
 from agents.offline_extractor import ModelIndex
 from agents.requirements import RequirementsAnswer, run_requirements
-from agents.schemas import DeploymentPlan, GpuRecommendation, SizingSummary, WorkloadSpec
+from agents.schemas import (
+    CostEstimate,
+    DeploymentPlan,
+    GpuRecommendation,
+    SizingSummary,
+    WorkloadSpec,
+)
 from agents.vocabulary import Vocabulary
 from tests.stubs.fake_chat import ScriptedChatModel
 from tests.stubs.script import PlannerScript, Reply, call
@@ -216,3 +222,19 @@ def test_reconcile_then_each_option_deploys_what_the_search_chose_for_its_instan
         "fp8", "fp8", 1, 2)
     # An instance the search did not configure states nothing it could not check.
     assert (second.precision, second.build_repo, second.tensor_parallel) == (None, None, None)
+
+
+def test_reconcile_training_run_then_the_tools_job_cost_with_its_work_is_kept():
+    job = {"kind": "training", "gpu_hours": 2.5, "wall_clock_hours": 3.0, "total_usd": 2.43,
+           "fixed_hours": 0.5, "dense_tflop_hours": 304.5, "formula": "4·N·D"}
+    template = DeploymentPlan(understanding="t", cost_estimate=CostEstimate(
+        period="run", compute_monthly_usd=2.43, storage_monthly_usd=0.26,
+        network_monthly_usd=0.0, total_monthly_usd=2.69, job=job))
+    model = DeploymentPlan(understanding="m", cost_estimate=CostEstimate(
+        compute_monthly_usd=1358.53, storage_monthly_usd=8.0, network_monthly_usd=45.0,
+        total_monthly_usd=1411.53))
+
+    plan = reconcile_with_tools(model, template)
+
+    assert plan.cost_estimate is not None and plan.cost_estimate.period == "run"
+    assert plan.cost_estimate.job is not None and plan.cost_estimate.job.dense_tflop_hours == 304.5

@@ -172,6 +172,61 @@ def test_training_chat_with_a_bare_token_count_then_the_dataset_size(vocabulary)
     assert spec.model_needs.size_billion_params == 7
 
 
+@pytest.mark.parametrize(
+    ("said", "examples"),
+    [
+        ("fine-tune llama 3.1 8b with lora on about 20k support chats, aws", 20_000),
+        ("qlora mistral 7b on ~5,000 customer service conversations", 5_000),
+        ("LoRA fine-tune Llama 3.3 70B on 100k instruction/response pairs", 100_000),
+        ("fine-tune gemma 2 9b with qlora on 40,000 documents from our knowledge base", 40_000),
+        ("fine-tune llama 3.2 3b on 8k rows of Q&A", 8_000),
+    ],
+)
+def test_training_chat_counting_chats_or_documents_then_the_dataset_not_the_load(
+    vocabulary, said, examples
+):
+    spec = _spec(vocabulary, said)
+
+    assert spec.training.dataset_examples == examples
+    assert spec.scale.concurrent_users is None and spec.scale.documents is None
+
+
+def test_serving_chat_counting_chats_then_still_users(vocabulary):
+    spec = _spec(vocabulary, "serve llama 3.1 8b for 200 concurrent chats on aws")
+
+    assert spec.scale.concurrent_users == 200 and spec.training.dataset_examples is None
+
+
+def test_training_chat_with_gigabytes_of_text_then_the_dataset_size_not_gpu_memory(vocabulary):
+    spec = _spec(vocabulary, "continued pretraining of llama 3.1 8b on 50GB of legal documents")
+
+    assert spec.training.dataset_gb == 50
+    assert spec.min_vram_gb is None and spec.training.dataset_examples is None
+
+
+def test_gigabytes_of_vram_in_a_training_chat_then_still_gpu_memory(vocabulary):
+    spec = _spec(vocabulary, "full fine-tune of mistral 7b on 2B tokens, GPUs with 80 GB of VRAM")
+
+    assert spec.min_vram_gb == 80 and spec.training.dataset_gb is None
+
+
+def test_dataset_in_a_later_message_of_a_fine_tuning_chat_then_read_as_the_dataset(vocabulary):
+    spec = _spec(
+        vocabulary,
+        "I'd like to fine-tune Llama 3.1 8B with LoRA for our helpdesk bot",
+        "we have roughly 12k past conversations to train on, and we're on GCP",
+    )
+
+    assert spec.training.dataset_examples == 12_000 and spec.scale.concurrent_users is None
+    assert spec.task_type == "fine_tuning" and spec.model_needs.fine_tuning_method == "lora"
+
+
+def test_pretraining_said_after_a_fine_tune_then_the_task_changes(vocabulary):
+    spec = _spec(vocabulary, "LoRA fine-tune of llama 3.1 8b", "no, pretrain a 1B from scratch")
+
+    assert spec.task_type == "training"
+
+
 def test_llm_reading_names_a_family_with_version_then_grounded_to_the_catalog_id(vocabulary):
     spec = WorkloadSpec(task_type="inference", model_needs={"named_models": ["qwen 2.5 32b"]})
 
