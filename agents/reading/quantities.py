@@ -74,6 +74,10 @@ DOC_NOUNS = (
 _DOCS = re.compile(
     rf"{NUM}\s+(?:[a-z-]+\s+){{0,2}}?(?:{DOC_NOUNS})\b(?:{_PER}(day|night|week|month|hour)\b)?"
 )
+# The count after the things counted: "the day's support chats (about 60k of them)".
+_DOCS_AFTER = re.compile(
+    rf"\b(?:{DOC_NOUNS}|chats|conversations)\s*[(,-]?\s*{_ABOUT}{NUM}\s+of them\b"
+)
 _DAILY = re.compile(r"\b(daily|nightly|every (?:day|night)|each (?:day|night)|per day)\b")
 # A batch's deadline: "within 6 hours", "done in under 4 h", "a 5-hour window", "we have 3
 # hours"; "overnight",
@@ -259,9 +263,9 @@ def read_load(text: str) -> Found:
     if m := _last(_IMAGES, text):
         divisor = {"m": 60, "h": 3600}.get(m[3][0], 1)
         found["scale.images_per_second"] = (round(amount(m[1], m[2]) / divisor, 4), m.start())
-    if m := _last(_DOCS, text):
+    if (m := _last(_DOCS, text)) or (m := _last(_DOCS_AFTER, text)):
         value = amount(m[1], m[2])
-        period = m[3]
+        period = m[3] if m.re is _DOCS else None
         if period is None and _DAILY.search(text):
             period = "day"
         if period:

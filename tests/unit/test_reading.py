@@ -260,3 +260,16 @@ def test_batch_deadline_then_its_window_in_hours(vocabulary, said, hours):
 )
 def test_no_deadline_then_no_batch_window(vocabulary, said):
     assert _spec(vocabulary, said).scale.batch_window_hours is None
+
+
+@pytest.mark.parametrize(
+    ("said", "field", "count"),
+    [
+        ("each night summarize the day's support chats (about 60k of them) with mistral 7b",
+         "documents_per_day", 60_000),
+        ("we keep all tickets, roughly 300k of them, to classify once with llama 3.1 8b",
+         "documents", 300_000),
+    ],
+)
+def test_count_after_the_things_counted_then_the_batch_size(vocabulary, said, field, count):
+    assert getattr(_spec(vocabulary, said).scale, field) == count
