@@ -44,14 +44,16 @@ def batch_job(result: dict[str, Any], spec: WorkloadSpec) -> JobCost | None:
     tokens = scale.tokens_per_day or (documents * output if documents else None)
     if spec.task_type != "batch" or not tokens or config.estimate.tokens_per_s <= 0:
         return None
+    # Every run pays its start-up, as the search ranked it (tools.search._usd_per_million).
     job = batch_inference_job(tokens, config.estimate.tokens_per_s, gpu_count=config.gpu_count,
-                              hourly_usd=config.hourly_usd)
+                              hourly_usd=config.hourly_usd, fixed_hours=RUN_FIXED_HOURS)
     daily = bool(scale.documents_per_day or scale.tokens_per_day)
     return JobCost(
         gpu_hours=round(job.gpu_hours, 2),
         wall_clock_hours=round(job.wall_clock_hours, 2),
         total_usd=round(job.total_usd or 0.0, 2),
         runs_per_month=RUNS_PER_MONTH if daily else 1,
+        fixed_hours=RUN_FIXED_HOURS,
         formula=job.formula,
     )
 

@@ -174,6 +174,7 @@ def configuration_load(spec: WorkloadSpec) -> dict[str, Any]:
         tokens = scale.tokens_per_day or (documents * output if documents else None)
         if tokens:
             load["min_tokens_per_s"] = round(tokens / batch_seconds(spec)[0], 1)
+            load["tokens_per_run"] = tokens
     else:
         load["ttft_ms"] = spec.latency.ttft_ms or DEFAULT_TTFT_S * 1000
         load["tpot_ms"] = spec.latency.tpot_ms or DEFAULT_TPOT_S * 1000

@@ -59,6 +59,11 @@ class ConfigurationQuery(BaseModel):
     min_tokens_per_s: float | None = Field(
         default=None, gt=0, description="output tokens/s the deployment must sustain"
     )
+    tokens_per_run: float | None = Field(
+        default=None, gt=0, le=1e15,
+        description="batch: output tokens one run makes (ranks by the run's $ per 1M tokens, "
+        "start-up included)",
+    )
     precision: str | None = Field(
         default=None, max_length=16, description="bf16, fp8 or int4 if the user fixed it"
     )
@@ -104,6 +109,7 @@ class ConfigurationQuery(BaseModel):
             kind=self.kind, concurrency=self.concurrency, input_tokens=self.input_tokens,
             output_tokens=self.output_tokens, max_model_len=self.max_model_len,
             ttft_ms=self.ttft_ms, tpot_ms=self.tpot_ms, min_tokens_per_s=self.min_tokens_per_s,
+            tokens_per_run=self.tokens_per_run,
             spot_ok=self.spot, allow_marketplace=bool(MARKETPLACES & set(self.providers)),
             max_instances=self.max_instances, allow_non_cuda=bool(self.gpu_model),
         )

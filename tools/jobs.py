@@ -229,6 +229,7 @@ def batch_inference_job(
     *,
     gpu_count: int = 1,
     hourly_usd: float | None = None,
+    fixed_hours: float = 0.0,
 ) -> JobEstimate:
     """Price a batch inference run: hours to generate ``output_tokens`` at the configuration's rate.
 
@@ -237,6 +238,8 @@ def batch_inference_job(
         tokens_per_s: Output tokens/s of the whole deployment (``tools.performance``).
         gpu_count: GPUs in the deployment.
         hourly_usd: Price of the deployment per hour; without it ``total_usd`` is None.
+        fixed_hours: Billed on every run besides the generation (``RUN_FIXED_HOURS``: node
+            start-up, image pull, model download and load).
 
     Raises:
         ValueError: On a non-positive token count, rate or GPU count.
@@ -244,7 +247,12 @@ def batch_inference_job(
     """
     if output_tokens <= 0 or tokens_per_s <= 0 or gpu_count < 1:
         raise ValueError("output_tokens, tokens_per_s and gpu_count must be positive")
-    hours = output_tokens / tokens_per_s / SECONDS_PER_HOUR
+    hours = output_tokens / tokens_per_s / SECONDS_PER_HOUR + fixed_hours
+    counted = (
+        f"plus {fixed_hours:g} h of start-up, image pull and model load billed every run"
+        if fixed_hours
+        else "billed only while it runs (start-up and model load not counted)"
+    )
     return JobEstimate(
         flops=None,
         gpu_hours=hours * gpu_count,
@@ -254,7 +262,9 @@ def batch_inference_job(
         assumptions=[
             f"{output_tokens:.3g} output tokens at {tokens_per_s:,.0f} tokens/s; the rate "
             "includes prefilling the inputs",
-            "billed only while it runs (start-up and model load not counted)",
+            counted,
         ],
-        formula="hours = output_tokens / tokens_per_s / 3600; total = hours × $/hour",
+        formula="hours = output_tokens / tokens_per_s / 3600"
+        + (f" + {fixed_hours:g}" if fixed_hours else "")
+        + "; total = hours × $/hour",
     )

@@ -8,7 +8,8 @@ tensor parallel per replica, replicas (instances × replicas per instance), spot
 A configuration qualifies when ``tools.sizing`` fits it in the offer's usable GiB at 90 %
 and the ``tools.performance`` roofline meets the latency targets (defaults: 2 s to first
 token, 50 ms per output token for chat; throughput alone for batch) and any tokens/s floor.
-Chat ranks by $/month, batch by $ per 1M output tokens.
+Chat ranks by $/month, batch by $ per 1M output tokens (of its whole run, start-up included,
+when the run's size is known).
 
 Estimates depend on the GPU, its count per instance and the configuration, not on the
 region, so each is computed once per distinct instance shape; shapes are tried cheapest
@@ -27,6 +28,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools.architecture import Architecture, resolve_model, tensor_parallel_supported
+from tools.jobs import RUN_FIXED_HOURS
 from tools.offers import (
     ARM_HOSTED_GPUS,
     MARKETPLACES,
@@ -73,6 +75,9 @@ class Load(BaseModel):
     ttft_ms: float | None = Field(default=2000, gt=0, description="chat only")
     tpot_ms: float | None = Field(default=50, gt=0, description="chat only")
     min_tokens_per_s: float | None = Field(default=None, gt=0)
+    tokens_per_run: float | None = Field(
+        default=None, gt=0, description="batch: output tokens one run makes"
+    )
     spot_ok: bool = False
     allow_marketplace: bool = False
     allow_non_cuda: bool = Field(
@@ -307,8 +312,22 @@ def _priced(
                               and price < OUTLIER_SHARE * offer.median_hourly_usd),
         "hourly_usd": hourly,
         "monthly_usd": hourly * HOURS_PER_MONTH,
-        "usd_per_million_tokens": hourly / (rate * 3600) * 1e6 if rate else math.inf,
+        "usd_per_million_tokens": _usd_per_million(hourly, rate, load),
     })
+
+
+def _usd_per_million(hourly: float, rate: float, load: Load) -> float:
+    """Return $ per 1M output tokens: of a batch's whole run if its size is known, else steady.
+
+    A run pays its start-up (tools.jobs.RUN_FIXED_HOURS) whatever its size: a big node that
+    does a night's work in minutes still pays it, at its own hourly price.
+    """
+    if not rate:
+        return math.inf
+    if load.kind == "batch" and load.tokens_per_run:
+        hours = load.tokens_per_run / rate / 3600 + RUN_FIXED_HOURS
+        return hourly * hours / load.tokens_per_run * 1e6
+    return hourly / (rate * 3600) * 1e6
 
 
 BATCH_SIZES = (256, 128, 64, 32, 16, 8, 4, 2, 1)

@@ -239,3 +239,13 @@ def test_validator_prices_each_option_and_drops_one_24_times_the_cheapest_run():
     assert (offered[0].run_hours, offered[0].run_usd) == (3.02, 2.43)
     assert repriced.total_usd == 2.43 and repriced.wall_clock_hours == 3.02
     assert any("removed p6-b200.48xlarge" in w for w in warnings)
+
+
+def test_batch_job_with_start_up_then_every_run_pays_it():
+    bare = batch_inference_job(3.6e6, 1000, hourly_usd=2.0)
+    started = batch_inference_job(3.6e6, 1000, hourly_usd=2.0, fixed_hours=0.5)
+
+    # 3.6M tokens at 1,000/s: 1 h; with the half hour of start-up, 1.5 h and $3.
+    assert (bare.wall_clock_hours, bare.total_usd) == (1.0, 2.0)
+    assert (started.wall_clock_hours, started.total_usd) == (1.5, 3.0)
+    assert "+ 0.5" in started.formula

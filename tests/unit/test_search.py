@@ -173,3 +173,23 @@ def test_search_when_int4_build_on_a_t4_then_named_as_it_runs_there():
     assert chosen is not None
     assert (chosen.precision, chosen.kv_cache_dtype) == ("int4", "fp16")
     assert chosen.build_repo == "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4"
+
+
+def test_search_when_a_nights_batch_then_a_small_gpu_beats_a_node_that_pays_its_start_up():
+    node = _offer("H100", 8, 80, 24.0, name="8xH100")
+    # 150k documents × 256 output tokens a night, within 8 hours: 1,333 tokens/s at least.
+    night = Load(kind="batch", concurrency=256, input_tokens=500, output_tokens=256,
+                 min_tokens_per_s=1333, tokens_per_run=150_000 * 256)
+    steady = night.model_copy(update={"tokens_per_run": None})
+
+    per_run = search_configurations(LLAMA_8B, night, [L4, node], GPUS).chosen
+    per_token = search_configurations(LLAMA_8B, steady, [L4, node], GPUS).chosen
+
+    # At the steady rate the 8-GPU node is cheapest per token; over the night's run it does
+    # the work in minutes but pays its half hour of start-up at $24/h: the L4 is cheaper.
+    assert per_token is not None and per_token.gpu_model == "H100"
+    assert per_run is not None and per_run.gpu_model == "L4"
+    assert per_run.estimate.tokens_per_s >= 1333
+    hours = 150_000 * 256 / per_run.estimate.tokens_per_s / 3600 + 0.5
+    assert per_run.usd_per_million_tokens == pytest.approx(
+        per_run.hourly_usd * hours / (150_000 * 256) * 1e6)
