@@ -150,8 +150,11 @@ def rejected_by_kind(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def tradeoffs(result: dict[str, Any]) -> list[str]:
     """Say what each alternative trades and why the cheaper shapes could not carry the load."""
     chosen, *others = configurations(result)
-    said = [f"chosen: {_words(chosen)} at ${chosen.monthly_usd:,.0f}/month; "
-            f"{_estimate_words(chosen)} (roofline estimate)"]
+    # A batch is paid by its runs, not by a month of renting: its price is per 1M tokens.
+    batch = result["load"]["kind"] == "batch"
+    price = (f"${chosen.usd_per_million_tokens:,.2f} per 1M output tokens" if batch
+             else f"${chosen.monthly_usd:,.0f}/month")
+    said = [f"chosen: {_words(chosen)} at {price}; {_estimate_words(chosen)} (roofline estimate)"]
     for alt in others:
         delta = alt.monthly_usd - chosen.monthly_usd
         gives = []
@@ -161,7 +164,11 @@ def tradeoffs(result: dict[str, Any]) -> list[str]:
             gives.append(f"slower tokens ({alt.estimate.tpot_ms:.0f} ms)")
         elif alt.estimate.tpot_ms < chosen.estimate.tpot_ms * 0.9:
             gives.append(f"faster tokens ({alt.estimate.tpot_ms:.0f} ms)")
-        gives.append(f"${delta:+,.0f}/month")
+        if batch:
+            per_million = alt.usd_per_million_tokens - chosen.usd_per_million_tokens
+            gives.append(f"${per_million:+,.2f} per 1M tokens")
+        else:
+            gives.append(f"${delta:+,.0f}/month")
         said.append(f"alternative: {_words(alt)}: " + ", ".join(gives))
     for miss in result.get("rejected", [])[:3]:
         said.append(f"cheaper but short: {miss['gpus_per_instance']}× {miss['gpu_model']} "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.schemas import JobCost, WorkloadSpec
+from agents.schemas import GpuRecommendation, JobCost, WorkloadSpec
 from tools.jobs import (
     RUN_FIXED_HOURS,
     Method,
@@ -35,14 +35,35 @@ TOKENS_PER_EXAMPLE = 512
 BYTES_PER_TOKEN = 4
 
 
-def batch_job(result: dict[str, Any], spec: WorkloadSpec) -> JobCost | None:
-    """Price one run of batch work at the chosen configuration's rate, if its size is known."""
-    config = Configuration.model_validate(result["chosen"])
+def _batch_tokens(spec: WorkloadSpec) -> float | None:
+    """Return the output tokens one run of batch work makes, if its size is known."""
     scale = spec.scale
     documents = scale.documents_per_day or scale.documents
     output = scale.tokens_per_request or 256
     tokens = scale.tokens_per_day or (documents * output if documents else None)
-    if spec.task_type != "batch" or not tokens or config.estimate.tokens_per_s <= 0:
+    return tokens if spec.task_type == "batch" and tokens else None
+
+
+def price_batch_runs(recs: list[GpuRecommendation], spec: WorkloadSpec) -> None:
+    """Set each option's run hours and cost for one run of the batch, start-up included."""
+    tokens = _batch_tokens(spec)
+    for rec in recs:
+        if not tokens or not rec.est_tokens_per_s:
+            continue
+        job = batch_inference_job(tokens, rec.est_tokens_per_s,
+                                  gpu_count=int(rec.gpu_count) * rec.instances,
+                                  hourly_usd=rec.price_hourly_usd * rec.instances,
+                                  fixed_hours=RUN_FIXED_HOURS)
+        rec.run_hours = round(job.wall_clock_hours, 2)
+        rec.run_usd = round(job.total_usd or 0.0, 2)
+
+
+def batch_job(result: dict[str, Any], spec: WorkloadSpec) -> JobCost | None:
+    """Price one run of batch work at the chosen configuration's rate, if its size is known."""
+    config = Configuration.model_validate(result["chosen"])
+    scale = spec.scale
+    tokens = _batch_tokens(spec)
+    if not tokens or config.estimate.tokens_per_s <= 0:
         return None
     # Every run pays its start-up, as the search ranked it (tools.search._usd_per_million).
     job = batch_inference_job(tokens, config.estimate.tokens_per_s, gpu_count=config.gpu_count,

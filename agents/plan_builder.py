@@ -39,6 +39,7 @@ from agents.job_costs import (
     method_words,
     offered_for_job,
     option_run,
+    price_batch_runs,
     rank_by_job_cost,
     ranks_by_job,
     training_cost,
@@ -378,6 +379,8 @@ def build_plan(
     workload = results.get("workload") or {}
     if found is not None:
         job = batch_job(found, spec)
+        if job is not None:
+            price_batch_runs(gpus, spec)
     compute_monthly = gpus[0].price_monthly_usd * gpus[0].instances if gpus else 0.0
     if job is not None:
         compute_monthly = job.total_usd * (job.runs_per_month or 1)

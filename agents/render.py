@@ -78,9 +78,12 @@ def render_plan(plan: DeploymentPlan) -> str:
         ]
     # A training run is ranked by what the whole run costs, not by the hour: its options show
     # the run (hours and cost), not a month of renting them.
-    runs = bool(plan.gpu_recommendations) and all(
+    priced_runs = bool(plan.gpu_recommendations) and all(
         g.run_usd is not None and g.run_hours is not None for g in plan.gpu_recommendations
     )
+    # A searched batch's options are configurations priced by their run: they keep their
+    # configuration columns and show a run (hours, cost) instead of a month of renting.
+    runs = priced_runs and plan.configuration is None
     if runs:
         out += ["### GPU instances (cheapest run first)", "",
                 "| # | provider | instance | region | GPUs | VRAM | $/hour | run time | run cost |",
@@ -101,7 +104,8 @@ def render_plan(plan: DeploymentPlan) -> str:
         columns = ["#", "provider", "instance", "region", "instances", "GPUs each",
                    "VRAM each"]
         columns += ["weights", "KV cache", "TP × replicas"] if configured else []
-        columns += ["$/hour each", "$/month, all", "tok/s"]
+        columns += ["$/hour each"]
+        columns += ["run time", "$ a run", "tok/s"] if priced_runs else ["$/month, all", "tok/s"]
         out += [
             "### GPU instances (cheapest that fit first)",
             "",
@@ -113,9 +117,20 @@ def render_plan(plan: DeploymentPlan) -> str:
                      f"{g.gpu_count:g}× {g.gpu_model}", f"{g.vram_total_gb:g} GiB"]
             if configured:
                 cells += [weights_words(g), g.kv_cache_dtype or "-", parallel_words(g)]
-            cells += [_money(g.price_hourly_usd), _money(g.price_monthly_usd * g.instances),
-                      f"{g.est_tokens_per_s:,.0f}" if g.est_tokens_per_s else "-"]
+            cells += [_money(g.price_hourly_usd)]
+            cells += (
+                [duration(g.run_hours or 0.0), _money(g.run_usd)]
+                if priced_runs
+                else [_money(g.price_monthly_usd * g.instances)]
+            )
+            cells += [f"{g.est_tokens_per_s:,.0f}" if g.est_tokens_per_s else "-"]
             out.append("| " + " | ".join(cells) + " |")
+        if priced_runs:
+            fixed = plan.cost_estimate.job.fixed_hours if plan.cost_estimate and \
+                plan.cost_estimate.job else 0.0
+            out += ["", f"Run time: the batch's tokens at the option's rate, plus {fixed:g} h of "
+                    "start-up, image pull and model load; $ a run = $/hour × run time, paid "
+                    "on each run."]
         out.append("")
     if plan.rejected_summary:
         reasons = ", ".join(f"{n:,} {r}" for r, n in plan.rejected_summary.items())

@@ -127,7 +127,9 @@ const Render = (() => {
     }
     const recs = p.gpu_recommendations || [];
     // A training run's options show the run (hours and cost), as the Markdown plan does.
-    const runs = recs.length > 0 && recs.every((g) => g.run_usd != null && g.run_hours != null);
+    const pricedRuns = recs.length > 0 && recs.every((g) => g.run_usd != null && g.run_hours != null);
+    // A searched batch keeps its configuration columns and shows a run instead of a month.
+    const runs = pricedRuns && !p.configuration;
     if (runs) {
       const job = (p.cost_estimate || {}).job || {};
       root.append(el("h3", { text: "GPU instances (cheapest run first)" }), table([
@@ -163,10 +165,21 @@ const Render = (() => {
         { label: "VRAM each", num: true, value: (g) => `${num(g.vram_total_gb)} GiB` },
         ...deploys,
         { label: "$/hour each", num: true, value: (g) => money(g.price_hourly_usd) },
-        { label: "$/month, all", num: true,
-          value: (g) => money(g.price_monthly_usd * (g.instances || 1)) },
+        ...(pricedRuns ? [
+          { label: "Run time", num: true, value: (g) => duration(g.run_hours) },
+          { label: "$ a run", num: true, value: (g) => money(g.run_usd) },
+        ] : [
+          { label: "$/month, all", num: true,
+            value: (g) => money(g.price_monthly_usd * (g.instances || 1)) },
+        ]),
         { label: "tok/s", num: true, value: (g) => num(g.est_tokens_per_s, 0) },
       ], p.gpu_recommendations, { class: "gpu-table", "data-testid": "gpu-table" }));
+      if (pricedRuns) {
+        const job = (p.cost_estimate || {}).job || {};
+        root.append(el("p", { class: "muted small", text: "Run time: the batch's tokens at the "
+          + `option's rate, plus ${num(job.fixed_hours || 0, 2)} h of start-up, image pull and `
+          + "model load; $ a run = $/hour × run time, paid on each run." }));
+      }
     }
     const rejected = Object.entries(p.rejected_summary || {});
     if (recs.length && rejected.length) {

@@ -2,7 +2,13 @@
 training run shows its run, a deployment its month."""
 
 from agents.render import render_plan
-from agents.schemas import CostEstimate, DeploymentPlan, GpuRecommendation, ModelRecommendation
+from agents.schemas import (
+    CostEstimate,
+    DeploymentPlan,
+    GpuRecommendation,
+    ModelRecommendation,
+    WorkloadSpec,
+)
 
 INT4_BUILD = "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4"
 
@@ -127,3 +133,31 @@ def test_serving_then_the_month_of_every_option():
     text = render_plan(plan)
 
     assert "$/month, all" in text and "### Monthly cost" in text and "run cost" not in text
+
+
+def test_batch_of_known_size_then_each_option_shows_its_run_and_keeps_its_configuration():
+    from agents.job_costs import price_batch_runs
+    from tools.search import Load, Offer, search_configurations
+    from tools.throughput import load_gpus_csv
+
+    l4 = Offer(provider="gcp", instance_type="g2-standard-4", region="us-east4",
+               gpu_model="L4", gpu_count=1, gpu_memory_gb_per_gpu=24, price_hourly_usd=0.7)
+    night = Load(kind="batch", concurrency=256, input_tokens=500, output_tokens=256,
+                 min_tokens_per_s=1333, tokens_per_run=150_000 * 256)
+    config = search_configurations("meta-llama/Llama-3.1-8B-Instruct", night, [l4],
+                                   load_gpus_csv()).chosen
+    assert config is not None
+    spec = WorkloadSpec(task_type="batch", domain="llm",
+                        scale={"documents_per_day": 150_000, "tokens_per_request": 256})
+    options = [_gpu("g2-standard-4", "L4", 1, precision="fp8", kv_cache_dtype="fp8",
+                    tensor_parallel=1, replicas=1,
+                    est_tokens_per_s=config.estimate.tokens_per_s)]
+    price_batch_runs(options, spec)
+    plan = DeploymentPlan(understanding="x", configuration=config, gpu_recommendations=options)
+
+    (row,) = _table(render_plan(plan), "### GPU instances (cheapest that fit first)")
+
+    # 38.4M tokens at the option's rate, plus the half hour of start-up, at $0.70 an hour.
+    hours = 150_000 * 256 / config.estimate.tokens_per_s / 3600 + 0.5
+    assert row["weights"] == "fp8" and row["TP × replicas"] == "1 × 1"
+    assert row["$ a run"] == f"${0.7 * hours:,.2f}" and "$/month, all" not in row
