@@ -119,7 +119,9 @@ def test_nightly_batch_then_priced_as_a_job_that_finishes_within_the_day(api, he
     assert job is not None and 0 < job["wall_clock_hours"] <= 24
     tokens = 300_000 * 800
     rate = plan["configuration"]["estimate"]["tokens_per_s"]
-    assert job["wall_clock_hours"] == pytest.approx(tokens / rate / 3600, rel=0.01)
+    # The night's tokens at the chosen rate, plus the start-up every run pays.
+    assert job["fixed_hours"] == 0.5
+    assert job["wall_clock_hours"] == pytest.approx(tokens / rate / 3600 + 0.5, rel=0.01)
     assert plan["cost_estimate"]["compute_monthly_usd"] == pytest.approx(
         job["total_usd"] * job["runs_per_month"], abs=0.05)
 
