@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from agents.schemas import GpuRecommendation, JobCost, WorkloadSpec
+from agents.workload import batch_output_tokens
 from tools.jobs import (
     RUN_FIXED_HOURS,
     Method,
@@ -35,18 +36,9 @@ TOKENS_PER_EXAMPLE = 512
 BYTES_PER_TOKEN = 4
 
 
-def _batch_tokens(spec: WorkloadSpec) -> float | None:
-    """Return the output tokens one run of batch work makes, if its size is known."""
-    scale = spec.scale
-    documents = scale.documents_per_day or scale.documents
-    output = scale.tokens_per_request or 256
-    tokens = scale.tokens_per_day or (documents * output if documents else None)
-    return tokens if spec.task_type == "batch" and tokens else None
-
-
 def price_batch_runs(recs: list[GpuRecommendation], spec: WorkloadSpec) -> None:
     """Set each option's run hours and cost for one run of the batch, start-up included."""
-    tokens = _batch_tokens(spec)
+    tokens = batch_output_tokens(spec)
     for rec in recs:
         if not tokens or not rec.est_tokens_per_s:
             continue
@@ -62,7 +54,7 @@ def batch_job(result: dict[str, Any], spec: WorkloadSpec) -> JobCost | None:
     """Price one run of batch work at the chosen configuration's rate, if its size is known."""
     config = Configuration.model_validate(result["chosen"])
     scale = spec.scale
-    tokens = _batch_tokens(spec)
+    tokens = batch_output_tokens(spec)
     if not tokens or config.estimate.tokens_per_s <= 0:
         return None
     # Every run pays its start-up, as the search ranked it (tools.search._usd_per_million).

@@ -57,6 +57,15 @@ def _tokens_per_day(spec: WorkloadSpec) -> float | None:
     return None
 
 
+def batch_output_tokens(spec: WorkloadSpec) -> float | None:
+    """Return the output tokens one run of batch work makes, if its size is known."""
+    scale = spec.scale
+    documents = scale.documents_per_day or scale.documents
+    output = scale.tokens_per_request or DEFAULT_OUTPUT_TOKENS
+    tokens = scale.tokens_per_day or (documents * output if documents else None)
+    return tokens if spec.task_type == "batch" and tokens else None
+
+
 def batch_seconds(spec: WorkloadSpec) -> tuple[float, str]:
     """Return the seconds a day's batch may take, and how to say it: its window, else the day."""
     hours = spec.scale.batch_window_hours
@@ -170,9 +179,7 @@ def configuration_load(spec: WorkloadSpec) -> dict[str, Any]:
     }
     if batch:
         load.update(ttft_ms=None, tpot_ms=None, concurrency=max(load["concurrency"], 256))
-        documents = scale.documents_per_day or scale.documents
-        tokens = scale.tokens_per_day or (documents * output if documents else None)
-        if tokens:
+        if tokens := batch_output_tokens(spec):
             load["min_tokens_per_s"] = round(tokens / batch_seconds(spec)[0], 1)
             load["tokens_per_run"] = tokens
     else:
